@@ -1,0 +1,149 @@
+"""SQLModel tables: the whole persistent state of churnbot.
+
+Everything the bot knows lives here, never in process memory, so a crash or a second
+instance loses nothing. Timestamps are timezone-aware UTC (SQLModel's UTCDateTime).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.clock import utcnow
+
+
+class InvitationStatus(enum.StrEnum):
+    """Life cycle of one survey invitation."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+OPEN_STATUSES = (InvitationStatus.SENT, InvitationStatus.IN_PROGRESS)
+
+
+# A customer of the business running churnbot (not a Telegram user as such).
+class Customer(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(max_length=200, unique=True, index=True)
+    name: str | None = Field(default=None, max_length=200)
+    telegram_chat_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, unique=True, nullable=True)
+    )
+    language: str | None = Field(default=None, max_length=16)
+    timezone: str | None = Field(default=None, max_length=64)
+    opted_out: bool = Field(default=False)
+    unreachable: bool = Field(default=False)
+    plan: str | None = Field(default=None, max_length=100)
+    monthly_revenue: float | None = Field(default=None)
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+# Something that happened to a customer, as reported by the business (CLI or API).
+class Event(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    source_event_id: str = Field(max_length=200, unique=True)
+    type: str = Field(max_length=64, index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True, ondelete="CASCADE")
+    occurred_at: datetime = Field(index=True)
+    recorded_at: datetime = Field(default_factory=utcnow)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+# One survey offered to one customer; its row carries the conversation state.
+class SurveyInvitation(SQLModel, table=True):
+    __tablename__ = "survey_invitation"
+    __table_args__ = (
+        UniqueConstraint("event_id", "survey_key", name="uq_invitation_event_survey"),
+        Index("ix_invitation_status_due", "status", "due_at"),
+        Index("ix_invitation_customer_status", "customer_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", ondelete="CASCADE")
+    survey_key: str = Field(max_length=64, index=True)
+    event_id: int | None = Field(default=None, foreign_key="event.id", ondelete="CASCADE")
+    status: str = Field(default=InvitationStatus.PENDING, sa_type=String(16))
+    status_reason: str | None = Field(default=None, max_length=500)
+    current_step: str | None = Field(default=None, max_length=64)
+    language: str | None = Field(default=None, max_length=16)
+    due_at: datetime = Field(default_factory=utcnow)
+    send_claimed_at: datetime | None = Field(default=None)
+    sent_at: datetime | None = Field(default=None)
+    started_at: datetime | None = Field(default=None)
+    completed_at: datetime | None = Field(default=None)
+    expires_at: datetime | None = Field(default=None)
+    telegram_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+# One answer to one question, or unsolicited feedback (no invitation).
+class Answer(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("invitation_id", "question_key", name="uq_answer_invitation_question"),
+        Index("ix_answer_answered_at", "answered_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True, ondelete="CASCADE")
+    invitation_id: int | None = Field(
+        default=None, foreign_key="survey_invitation.id", ondelete="CASCADE"
+    )
+    survey_key: str | None = Field(default=None, max_length=64)
+    question_key: str = Field(max_length=64)
+    numeric_value: int | None = Field(default=None)
+    choice_key: str | None = Field(default=None, max_length=64)
+    text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    language: str | None = Field(default=None, max_length=16)
+    telegram_update_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    answered_at: datetime = Field(default_factory=utcnow)
+
+
+# The automatic classification of an answer's text and/or reason choice.
+class AnswerClassification(SQLModel, table=True):
+    __tablename__ = "answer_classification"
+
+    answer_id: int = Field(foreign_key="answer.id", primary_key=True, ondelete="CASCADE")
+    category: str = Field(max_length=32, index=True)
+    secondary: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    sentiment: str = Field(max_length=16)
+    polarity: float | None = Field(default=None)
+    subjectivity: float | None = Field(default=None)
+    confidence: float = Field(default=0.0)
+    language: str | None = Field(default=None, max_length=16)
+    method: str = Field(max_length=64)
+    classifier_version: str = Field(max_length=32)
+    classified_at: datetime = Field(default_factory=utcnow)
+
+
+# A manager's correction of an answer's category; overrides the automatic label.
+class LabelCorrection(SQLModel, table=True):
+    __tablename__ = "label_correction"
+
+    id: int | None = Field(default=None, primary_key=True)
+    answer_id: int = Field(foreign_key="answer.id", index=True, ondelete="CASCADE")
+    category: str = Field(max_length=32)
+    sentiment: str | None = Field(default=None, max_length=16)
+    corrected_by: str = Field(max_length=200)
+    corrected_at: datetime = Field(default_factory=utcnow)
+
+
+# Small key/value store for instance-wide state (e.g. the generated secret key).
+class AppState(SQLModel, table=True):
+    __tablename__ = "app_state"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)

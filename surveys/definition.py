@@ -1,0 +1,288 @@
+"""Survey definitions: the YAML files in `surveys/definitions/`, validated on load.
+
+A definition is data, not code: questions (rating, choice, text), branching rules, a
+closing message with optional win-back offers, and every text in each language the file
+declares. `load_definitions` raises `DefinitionError` naming file, question and problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_DIR = Path(__file__).parent / "definitions"
+FALLBACK_LANGUAGE = "en"
+END = "end"
+
+Localized = dict[str, str]
+
+
+class DefinitionError(Exception):
+    """A survey definition file is invalid; the message names file, question and problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Condition(_Strict):
+    """A test on an earlier answer: a score range or a set of choices."""
+
+    question: str
+    at_most: int | None = None
+    at_least: int | None = None
+    choice_in: list[str] | None = None
+
+    def matches(self, numeric: int | None, choice: str | None) -> bool:
+        if self.at_most is not None and (numeric is None or numeric > self.at_most):
+            return False
+        if self.at_least is not None and (numeric is None or numeric < self.at_least):
+            return False
+        return not (self.choice_in is not None and choice not in self.choice_in)
+
+
+class Rule(_Strict):
+    """Go to `goto` (a question key or `end`) when `if_` holds (or always)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    if_: Condition | None = Field(default=None, alias="if")
+    goto: str
+
+
+class Option(_Strict):
+    key: str = Field(pattern=r"^[a-z0-9_]{1,32}$")
+    label: Localized
+
+
+class Scale(_Strict):
+    min: int = Field(ge=0, le=10)
+    max: int = Field(ge=1, le=10)
+    min_label: Localized | None = None
+    max_label: Localized | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Scale:
+        if self.max <= self.min:
+            raise ValueError("scale max must be greater than min")
+        return self
+
+
+class _QuestionBase(_Strict):
+    key: str = Field(pattern=r"^[a-z0-9_]{1,32}$")
+    text: Localized
+    next: list[Rule] = Field(default_factory=list)
+
+
+class RatingQuestion(_QuestionBase):
+    type: Literal["rating"]
+    scale: Scale
+
+
+class ChoiceQuestion(_QuestionBase):
+    type: Literal["choice"]
+    options: list[Option] = Field(min_length=2, max_length=20)
+    columns: int = Field(default=1, ge=1, le=4)
+
+
+class TextQuestion(_QuestionBase):
+    type: Literal["text"]
+    optional: bool = True
+    max_length: int = Field(default=4096, ge=1, le=4096)
+
+
+Question = Annotated[RatingQuestion | ChoiceQuestion | TextQuestion, Field(discriminator="type")]
+
+
+class Offers(_Strict):
+    """Win-back offers appended to the closing message, chosen by an earlier choice."""
+
+    question: str
+    by_choice: dict[str, Localized]
+
+
+class Closing(_Strict):
+    text: Localized
+    offers: Offers | None = None
+
+
+class SurveyDefinition(_Strict):
+    key: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
+    title: Localized
+    languages: list[str] = Field(min_length=1)
+    triggers: list[str] = Field(default_factory=list)
+    questions: list[Question] = Field(min_length=1)
+    closing: Closing
+
+    def question(self, key: str) -> RatingQuestion | ChoiceQuestion | TextQuestion:
+        for question in self.questions:
+            if question.key == key:
+                return question
+        raise KeyError(key)
+
+    @property
+    def first(self) -> RatingQuestion | ChoiceQuestion | TextQuestion:
+        return self.questions[0]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SurveyDefinition:
+        for problem in _problems(self):
+            raise ValueError(problem)
+        return self
+
+
+def _problems(survey: SurveyDefinition) -> Iterable[str]:
+    if FALLBACK_LANGUAGE not in survey.languages:
+        yield f"languages must include {FALLBACK_LANGUAGE!r}"
+    keys = [question.key for question in survey.questions]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        yield f"question keys repeat: {', '.join(duplicates)}"
+    if END in keys:
+        yield f"question key {END!r} is reserved"
+    position = {key: index for index, key in enumerate(keys)}
+    for question in survey.questions:
+        yield from _missing_languages(survey.languages, f"question {question.key!r}", question)
+        for rule in question.next:
+            if rule.goto != END and rule.goto not in position:
+                yield f"question {question.key!r}: goto {rule.goto!r} names no question"
+            elif rule.goto != END and position[rule.goto] <= position[question.key]:
+                yield f"question {question.key!r}: goto {rule.goto!r} must point forward"
+            if rule.if_ is not None:
+                yield from _condition_problems(survey, question.key, rule.if_, position)
+        if isinstance(question, RatingQuestion) and not 2 <= (
+            question.scale.max - question.scale.min + 1
+        ) <= 11:
+            yield f"question {question.key!r}: a scale has 2 to 11 points"
+        if isinstance(question, ChoiceQuestion):
+            option_keys = [option.key for option in question.options]
+            if len(set(option_keys)) != len(option_keys):
+                yield f"question {question.key!r}: option keys repeat"
+    yield from _missing_languages(survey.languages, "closing", survey.closing)
+    yield from _missing_languages(survey.languages, "title", survey.title)
+    if survey.closing.offers is not None:
+        offers = survey.closing.offers
+        if offers.question not in position:
+            yield f"closing offers: question {offers.question!r} does not exist"
+        else:
+            target = survey.question(offers.question)
+            valid = (
+                {option.key for option in target.options}
+                if isinstance(target, ChoiceQuestion)
+                else set()
+            )
+            for choice in offers.by_choice:
+                if choice not in valid:
+                    yield f"closing offers: {choice!r} is not an option of {offers.question!r}"
+
+
+def _condition_problems(
+    survey: SurveyDefinition, owner: str, condition: Condition, position: dict[str, int]
+) -> Iterable[str]:
+    if condition.question not in position:
+        yield f"question {owner!r}: condition on unknown question {condition.question!r}"
+        return
+    if position[condition.question] > position[owner]:
+        yield f"question {owner!r}: condition on later question {condition.question!r}"
+    target = survey.question(condition.question)
+    if condition.choice_in is not None:
+        if not isinstance(target, ChoiceQuestion):
+            yield f"question {owner!r}: choice_in needs a choice question"
+        else:
+            unknown = set(condition.choice_in) - {option.key for option in target.options}
+            if unknown:
+                yield f"question {owner!r}: unknown choices {sorted(unknown)}"
+    if (condition.at_most is not None or condition.at_least is not None) and not isinstance(
+        target, RatingQuestion
+    ):
+        yield f"question {owner!r}: at_most/at_least need a rating question"
+
+
+def _missing_languages(languages: list[str], where: str, node: object) -> Iterable[str]:
+    for texts in _localized_values(node):
+        missing = [language for language in languages if not texts.get(language, "").strip()]
+        if missing:
+            yield f"{where}: text missing in {', '.join(missing)}"
+            return
+
+
+def _localized_values(node: object) -> Iterable[Localized]:
+    if isinstance(node, dict):
+        if node and all(isinstance(value, str) for value in node.values()):
+            yield node
+        else:
+            for value in node.values():
+                yield from _localized_values(value)
+    elif isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            if name == "next":
+                continue
+            yield from _localized_values(getattr(node, name))
+    elif isinstance(node, list):
+        for item in node:
+            yield from _localized_values(item)
+
+
+def load_definition(path: Path) -> SurveyDefinition:
+    """Load and validate one file."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise DefinitionError(f"{path.name}: cannot read: {error}") from error
+    if not isinstance(raw, dict):
+        raise DefinitionError(f"{path.name}: expected a mapping at the top level")
+    try:
+        survey = SurveyDefinition.model_validate(raw)
+    except ValidationError as error:
+        raise DefinitionError(f"{path.name}: {_describe(error, raw)}") from error
+    if survey.key != path.stem:
+        raise DefinitionError(f"{path.name}: key {survey.key!r} must match the file name")
+    return survey
+
+
+def load_definitions(directory: Path | None = None) -> dict[str, SurveyDefinition]:
+    """Load every `*.yaml` file of `directory` (the shipped ones by default)."""
+    folder = directory or DEFAULT_DIR
+    paths = sorted(folder.glob("*.yaml"))
+    if not paths:
+        raise DefinitionError(f"{folder}: no survey definitions (*.yaml) found")
+    return {survey.key: survey for survey in map(load_definition, paths)}
+
+
+def check_definitions(directory: Path | None = None) -> list[str]:
+    """Validate every file and return one line per problem (empty when all are valid)."""
+    folder = directory or DEFAULT_DIR
+    problems = []
+    paths = sorted(folder.glob("*.yaml"))
+    if not paths:
+        return [f"{folder}: no survey definitions (*.yaml) found"]
+    for path in paths:
+        try:
+            load_definition(path)
+        except DefinitionError as error:
+            problems.append(str(error))
+    return problems
+
+
+def _describe(error: ValidationError, raw: dict[str, object]) -> str:
+    first = error.errors()[0]
+    location = list(first["loc"])
+    where = "survey"
+    if len(location) >= 2 and location[0] == "questions" and isinstance(location[1], int):
+        questions = raw.get("questions")
+        index = location[1]
+        key = None
+        if isinstance(questions, list) and index < len(questions):
+            item = questions[index]
+            key = item.get("key") if isinstance(item, dict) else None
+        where = f"question {key!r}" if key else f"question #{index + 1}"
+        location = location[2:]
+        if location and location[0] in ("rating", "choice", "text"):
+            location = location[1:]
+    field = ".".join(str(part) for part in location)
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{where}: {field + ': ' if field else ''}{message}"
