@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from bot.settings import Settings
-from storage.clock import Clock, utcnow
+from storage.clock import Clock
+from surveys.accounts import Accounts
 from surveys.definition import SurveyDefinition
+from surveys.engine import SurveyEngine
 
 
 @dataclass(frozen=True)
@@ -16,7 +18,9 @@ class Deps:
     """Everything handlers and jobs need: no module-level state anywhere else."""
 
     settings: Settings
-    engine: Engine
+    db: Engine
+    clock: Clock
     secret: bytes
-    surveys: dict[str, SurveyDefinition]
-    clock: Clock = field(default=utcnow)
+    definitions: dict[str, SurveyDefinition]
+    surveys: SurveyEngine
+    accounts: Accounts

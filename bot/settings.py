@@ -6,11 +6,11 @@ Build a `Settings()` only at start-up (never at import), and pass it on.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 DEFAULT_DATABASE_URL = "sqlite:///churnbot.db"
 

@@ -80,6 +80,7 @@ class SurveyInvitation(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=16)
     due_at: datetime = Field(default_factory=utcnow)
     send_claimed_at: datetime | None = Field(default=None)
+    send_attempts: int = Field(default=0)
     sent_at: datetime | None = Field(default=None)
     started_at: datetime | None = Field(default=None)
     completed_at: datetime | None = Field(default=None)

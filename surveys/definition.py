@@ -110,13 +110,27 @@ class Closing(_Strict):
     offers: Offers | None = None
 
 
+class Delivery(_Strict):
+    """When an invitation goes out after its event, and how long it stays open."""
+
+    delay_minutes: int = Field(default=0, ge=0, le=60 * 24 * 90)
+    expires_after_hours: int = Field(default=168, ge=1, le=24 * 90)
+
+
 class SurveyDefinition(_Strict):
     key: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
     title: Localized
     languages: list[str] = Field(min_length=1)
     triggers: list[str] = Field(default_factory=list)
+    delivery: Delivery = Field(default_factory=Delivery)
     questions: list[Question] = Field(min_length=1)
     closing: Closing
+
+    def index_of(self, key: str) -> int:
+        for index, question in enumerate(self.questions):
+            if question.key == key:
+                return index
+        raise KeyError(key)
 
     def question(self, key: str) -> RatingQuestion | ChoiceQuestion | TextQuestion:
         for question in self.questions:
@@ -154,9 +168,10 @@ def _problems(survey: SurveyDefinition) -> Iterable[str]:
                 yield f"question {question.key!r}: goto {rule.goto!r} must point forward"
             if rule.if_ is not None:
                 yield from _condition_problems(survey, question.key, rule.if_, position)
-        if isinstance(question, RatingQuestion) and not 2 <= (
-            question.scale.max - question.scale.min + 1
-        ) <= 11:
+        if (
+            isinstance(question, RatingQuestion)
+            and not 2 <= (question.scale.max - question.scale.min + 1) <= 11
+        ):
             yield f"question {question.key!r}: a scale has 2 to 11 points"
         if isinstance(question, ChoiceQuestion):
             option_keys = [option.key for option in question.options]

@@ -1,0 +1,362 @@
+"""The `churnbot` command line (typer)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import logging
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from bot.settings import Settings, SettingsError, load_settings
+from storage import db as database
+from storage.clock import as_utc
+from storage.queries import answers as answer_queries
+from storage.queries import customers as customer_queries
+from storage.session import run_unit
+from surveys import events
+from surveys.definition import check_definitions
+
+app = typer.Typer(help="churnbot: customer surveys in Telegram, churn reasons for your team.")
+db_app = typer.Typer(help="Database schema.")
+surveys_app = typer.Typer(help="Survey definitions.")
+customers_app = typer.Typer(help="Customers.")
+event_app = typer.Typer(help="Record business events (each may trigger a survey).")
+export_app = typer.Typer(help="Export stored data.")
+app.add_typer(db_app, name="db")
+app.add_typer(surveys_app, name="surveys")
+app.add_typer(customers_app, name="customers")
+app.add_typer(event_app, name="event")
+app.add_typer(export_app, name="export")
+
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+
+
+def _deps(settings: Settings):
+    from bot.wiring import build_deps
+    from surveys.definition import DefinitionError
+
+    try:
+        return build_deps(settings)
+    except DefinitionError as error:
+        err.print(f"[red]error:[/red] survey definitions: {error}")
+        raise typer.Exit(2) from error
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for chatty in ("httpx", "apscheduler", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+@app.command()
+def run() -> None:
+    """Run the bot: answer customers in Telegram and deliver due surveys."""
+    settings = _settings()
+    _configure_logging(settings.log_level)
+    try:
+        settings.require_bot_token()
+    except SettingsError as error:
+        err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+    deps = _deps(settings)
+    from telegram.error import InvalidToken, NetworkError
+
+    from bot.app import serve
+
+    try:
+        asyncio.run(serve(deps))
+    except InvalidToken as error:
+        err.print(
+            "[red]error:[/red] TELEGRAM_BOT_TOKEN was rejected by the Bot API at "
+            f"TELEGRAM_API_BASE_URL ({settings.telegram_api_base_url}): {error.message}"
+        )
+        raise typer.Exit(2) from error
+    except NetworkError as error:
+        err.print(
+            f"[red]error:[/red] cannot reach the Bot API at TELEGRAM_API_BASE_URL "
+            f"({settings.telegram_api_base_url}): {error.message}"
+        )
+        raise typer.Exit(2) from error
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (also done automatically at start)."""
+    settings = _settings()
+    engine = database.make_engine(settings.database_url)
+    database.upgrade(engine)
+    typer.echo(f"database at revision {database.current_revision(engine)}")
+
+
+@surveys_app.command("check")
+def surveys_check(
+    directory: Annotated[
+        Path | None, typer.Argument(help="Folder of *.yaml definitions (default: shipped)")
+    ] = None,
+) -> None:
+    """Validate survey definitions; exit non-zero naming file, question and problem."""
+    problems = check_definitions(directory)
+    for problem in problems:
+        err.print(f"[red]invalid:[/red] {problem}", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("all survey definitions are valid")
+
+
+@app.command()
+def link(
+    customer_id: Annotated[str, typer.Argument(help="Your own id of the customer")],
+    token_only: Annotated[bool, typer.Option("--token-only", help="Print only the token")] = False,
+    days: Annotated[int | None, typer.Option(help="Days the link stays valid")] = None,
+) -> None:
+    """Print a deep link that binds a customer's Telegram chat to CUSTOMER_ID."""
+    settings = _settings()
+    deps = _deps(settings)
+
+    def work(session: Any) -> str:
+        customer = customer_queries.upsert_customer(session=session, external_id=customer_id)
+        return deps.accounts.link_token(customer, days or settings.link_token_days)
+
+    token = run_unit(deps.db, work)
+    if token_only:
+        typer.echo(token)
+        return
+    username = settings.telegram_bot_username or _bot_username(settings)
+    typer.echo(f"https://t.me/{username}?start={token}")
+
+
+def _bot_username(settings: Settings) -> str:
+    """Ask the Bot API for our username (set TELEGRAM_BOT_USERNAME to skip this)."""
+    from telegram import Bot
+
+    async def ask() -> str:
+        bot = Bot(
+            settings.require_bot_token(),
+            base_url=settings.telegram_api_base_url,
+            base_file_url=settings.file_base_url,
+        )
+        async with bot:
+            return bot.username
+
+    try:
+        return asyncio.run(ask())
+    except Exception as error:
+        err.print(
+            "[red]error:[/red] cannot learn the bot's username: set TELEGRAM_BOT_USERNAME, "
+            f"or TELEGRAM_BOT_TOKEN with a reachable Bot API ({error})"
+        )
+        raise typer.Exit(2) from error
+
+
+CSV_FIELDS = ("customer_id", "telegram_chat_id", "name", "language", "plan", "monthly_revenue")
+
+
+@customers_app.command("import")
+def customers_import(
+    file: Annotated[Path, typer.Argument(help="CSV with a header row", exists=True)],
+) -> None:
+    """Create or update customers from a CSV file (customer_id required; telegram_chat_id,
+    name, language, plan, monthly_revenue optional; other columns become attributes)."""
+    settings = _settings()
+    deps = _deps(settings)
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or "customer_id" not in reader.fieldnames:
+            err.print("[red]error:[/red] the CSV needs a header row with a customer_id column")
+            raise typer.Exit(2)
+        try:
+            rows = [_customer_row(number, row) for number, row in enumerate(reader, start=2)]
+        except ValueError as error:
+            err.print(f"[red]error:[/red] {file.name}: {error}")
+            raise typer.Exit(2) from error
+
+    def work(session: Any) -> int:
+        for external_id, attributes in rows:
+            chat_id = attributes.get("telegram_chat_id")
+            if chat_id is not None:
+                holder = customer_queries.get_by_chat(session=session, chat_id=chat_id)
+                if holder is not None and holder.external_id != external_id:
+                    holder.telegram_chat_id = None
+                    session.flush()
+            customer_queries.upsert_customer(
+                session=session, external_id=external_id, attributes=attributes
+            )
+        return len(rows)
+
+    count = run_unit(deps.db, work)
+    typer.echo(f"imported {count} customers")
+
+
+def _customer_row(number: int, row: dict[str, str | None]) -> tuple[str, dict[str, Any]]:
+    external_id = (row.get("customer_id") or "").strip()
+    if not external_id:
+        raise ValueError(f"line {number}: customer_id is empty")
+    attributes: dict[str, Any] = {}
+    for key, value in row.items():
+        if key is None or key == "customer_id" or value is None or not value.strip():
+            continue
+        value = value.strip()
+        if key in ("telegram_chat_id", "monthly_revenue"):
+            convert = int if key == "telegram_chat_id" else float
+            try:
+                attributes[key] = convert(value)
+            except ValueError as error:
+                raise ValueError(f"line {number}: {key} {value!r} is not a number") from error
+        else:
+            attributes[key] = value
+    return external_id, attributes
+
+
+def _parse_time(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError as error:
+        raise typer.BadParameter(f"{value!r} is not an ISO date-time") from error
+
+
+def _record(event: events.EventInput) -> None:
+    settings = _settings()
+    deps = _deps(settings)
+    try:
+        outcome = run_unit(
+            deps.db,
+            lambda session: events.record_event(
+                session, event, surveys=deps.definitions, now=deps.clock()
+            ),
+        )
+    except events.EventError as error:
+        err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+    if outcome.recorded:
+        typer.echo(
+            f"recorded event {outcome.event_id}; invitations: "
+            f"{', '.join(map(str, outcome.invitations)) or 'none'}"
+        )
+    else:
+        typer.echo(f"event {outcome.event_id} was already recorded; nothing changed")
+
+
+@event_app.command("interaction")
+def event_interaction(
+    customer_id: Annotated[str, typer.Argument(help="Your own id of the customer")],
+    ref: Annotated[str, typer.Option(help="Ticket or order reference, e.g. T-1001")],
+    kind: Annotated[str, typer.Option(help="support_ticket, purchase, …")] = "support_ticket",
+    at: Annotated[str | None, typer.Option(help="When it happened (ISO 8601); now")] = None,
+    event_id: Annotated[str | None, typer.Option(help="Idempotency key")] = None,
+) -> None:
+    """Record a completed interaction (closed ticket, purchase): triggers the CSAT survey."""
+    _record(
+        events.EventInput(
+            event_id=event_id or f"interaction:{customer_id}:{ref}",
+            type=events.INTERACTION_COMPLETED,
+            customer_id=customer_id,
+            occurred_at=_parse_time(at),
+            data={"kind": kind, "reference": ref},
+        )
+    )
+
+
+@event_app.command("cancel")
+def event_cancel(
+    customer_id: Annotated[str, typer.Argument(help="Your own id of the customer")],
+    ref: Annotated[str, typer.Option(help="Subscription reference, e.g. SUB-9")],
+    involuntary: Annotated[
+        bool, typer.Option("--involuntary", help="Failed payment, not the customer's choice")
+    ] = False,
+    at: Annotated[str | None, typer.Option(help="When it happened (ISO 8601); now")] = None,
+    event_id: Annotated[str | None, typer.Option(help="Idempotency key")] = None,
+) -> None:
+    """Record a cancellation: triggers the exit survey (not for involuntary churn)."""
+    _record(
+        events.EventInput(
+            event_id=event_id or f"cancel:{customer_id}:{ref}",
+            type=events.SUBSCRIPTION_CANCELLED,
+            customer_id=customer_id,
+            occurred_at=_parse_time(at),
+            data={"reference": ref, "voluntary": not involuntary},
+        )
+    )
+
+
+EXPORT_COLUMNS = (
+    "answer_id",
+    "customer_id",
+    "survey",
+    "question",
+    "value",
+    "choice",
+    "text",
+    "language",
+    "answered_at",
+)
+
+
+@export_app.command("answers")
+def export_answers(
+    format: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+    since: Annotated[
+        str | None, typer.Option(help="Only answers from this date (YYYY-MM-DD)")
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="File to write (default: stdout)")] = None,
+) -> None:
+    """Write every answer with its customer, survey, question and time."""
+    if format not in ("jsonl", "csv"):
+        raise typer.BadParameter("--format must be jsonl or csv")
+    start = None
+    if since:
+        try:
+            start = datetime.combine(date.fromisoformat(since), datetime.min.time(), UTC)
+        except ValueError as error:
+            raise typer.BadParameter(f"--since {since!r} is not a date (YYYY-MM-DD)") from error
+    settings = _settings()
+    engine = database.make_engine(settings.database_url)
+    database.upgrade(engine)
+    handle = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        count = run_unit(engine, lambda session: _write_export(session, handle, format, start))
+    finally:
+        if output:
+            handle.close()
+    if output:
+        typer.echo(f"wrote {count} answers to {output}")
+
+
+def _write_export(session: Any, handle: Any, format: str, start: datetime | None) -> int:
+    writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS) if format == "csv" else None
+    if writer:
+        writer.writeheader()
+    count = 0
+    for row in answer_queries.iter_export_rows(session=session, since=start):
+        record = {
+            column: getattr(row, column) for column in EXPORT_COLUMNS if column != "answered_at"
+        }
+        record["answered_at"] = row.answered_at.isoformat()
+        if writer:
+            writer.writerow(record)
+        else:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,215 @@
+"""Telegram handlers for customers: commands, survey buttons and free text.
+
+Thin on purpose: read the update, run the domain in a database unit of work off the event
+loop, render the `Reply`. Survey state is in the database, so PTB keeps none.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import BadRequest
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.context import Deps
+from handlers.telegram.render import keyboard
+from storage.session import transact
+from surveys.engine import Inbound
+from surveys.i18n import pick_language
+from surveys.replies import Edit, Reply
+
+log = logging.getLogger(__name__)
+
+
+class CustomerHandlers:
+    """Every handler a customer's update can reach, bound to the dependencies."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Link the chat with a deep-link token, or opt back in."""
+        chat, user = update.effective_chat, update.effective_user
+        if chat is None or update.effective_message is None:
+            return
+        payload = context.args[0] if context.args else None
+        reply = await transact(
+            self.deps.db,
+            lambda session: self.deps.accounts.on_start(
+                session,
+                chat_id=chat.id,
+                payload=payload,
+                language_code=user.language_code if user else None,
+                first_name=user.first_name if user else None,
+            ),
+        )
+        await self.render(update, context, reply)
+
+    async def on_stop(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Opt the customer out of surveys."""
+        chat_id, language = _who(update)
+        reply = await transact(
+            self.deps.db,
+            lambda session: self.deps.accounts.on_stop(
+                session, chat_id=chat_id, language_code=language
+            ),
+        )
+        await self.render(update, context, reply)
+
+    async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Explain what the bot does (also the answer to unknown commands)."""
+        chat_id, language = _who(update)
+        reply = await transact(
+            self.deps.db,
+            lambda session: self.deps.accounts.on_help(
+                session, chat_id=chat_id, language_code=language
+            ),
+        )
+        await self.render(update, context, reply)
+
+    async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Ask for confirmation before erasing the customer."""
+        chat_id, language = _who(update)
+        reply = await transact(
+            self.deps.db,
+            lambda session: self.deps.accounts.on_forget(
+                session, chat_id=chat_id, language_code=language
+            ),
+        )
+        await self.render(update, context, reply)
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Record a tapped survey or confirmation button."""
+        query = update.callback_query
+        if query is None or query.message is None:
+            return
+        inbound = Inbound(
+            chat_id=query.message.chat.id,
+            language_code=query.from_user.language_code,
+            update_id=update.update_id,
+        )
+        raw = query.data or ""
+        if self.deps.accounts.is_forget_button(raw):
+            reply = await transact(
+                self.deps.db,
+                lambda session: self.deps.accounts.on_forget_button(
+                    session, chat_id=inbound.chat_id, raw=raw, language_code=inbound.language_code
+                ),
+            )
+            reply = Reply(
+                toast=reply.toast,
+                edits=(*reply.edits, _drop_buttons(query.message.message_id)),
+                messages=reply.messages,
+            )
+        else:
+            reply = await transact(
+                self.deps.db, lambda session: self.deps.surveys.on_button(session, inbound, raw)
+            )
+            reply = _aim_edits_at(reply, query.message.message_id)
+        await query.answer(reply.toast)
+        await self.render(update, context, Reply(edits=reply.edits, messages=reply.messages))
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Store a typed answer, or unsolicited feedback when no survey is open."""
+        message = update.effective_message
+        if message is None or message.text is None:
+            return
+        chat_id, language = _who(update)
+        inbound = Inbound(chat_id=chat_id, language_code=language, update_id=update.update_id)
+        text = message.text
+        reply = await transact(
+            self.deps.db, lambda session: self.deps.surveys.on_text(session, inbound, text)
+        )
+        await self.render(update, context, reply)
+
+    async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Take a caption as text; ask for text when a message has none (stickers, voice)."""
+        message = update.effective_message
+        if message is None:
+            return
+        if message.caption:
+            chat_id, language = _who(update)
+            inbound = Inbound(chat_id=chat_id, language_code=language, update_id=update.update_id)
+            caption = message.caption
+            reply = await transact(
+                self.deps.db, lambda session: self.deps.surveys.on_text(session, inbound, caption)
+            )
+        else:
+            _, language = _who(update)
+            reply = Reply.say(self.deps.surveys.messages.get("text_only", pick_language(language)))
+        await self.render(update, context, reply)
+
+    async def render(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply
+    ) -> None:
+        """Apply edits, then send the messages; remember which message asks which question."""
+        chat = update.effective_chat
+        if chat is None:
+            return
+        for edit in reply.edits:
+            if not edit.message_id:
+                continue
+            try:
+                if edit.text is None:
+                    await context.bot.edit_message_reply_markup(
+                        chat_id=chat.id, message_id=edit.message_id, reply_markup=None
+                    )
+                else:
+                    await context.bot.edit_message_text(
+                        chat_id=chat.id, message_id=edit.message_id, text=edit.text
+                    )
+            except BadRequest as error:
+                # The message may be too old to edit or already in that state: harmless.
+                log.info("edit of message %s skipped: %s", edit.message_id, error.message)
+        for prompt in reply.messages:
+            sent = await context.bot.send_message(
+                chat_id=chat.id, text=prompt.text, reply_markup=keyboard(prompt)
+            )
+            if prompt.invitation_id is not None:
+                await transact(
+                    self.deps.db,
+                    lambda session, i=prompt.invitation_id, m=sent.message_id: (
+                        self.deps.surveys.remember_message(session, i, m)
+                    ),
+                )
+
+
+def _who(update: Update) -> tuple[int, str | None]:
+    chat, user = update.effective_chat, update.effective_user
+    assert chat is not None
+    return chat.id, user.language_code if user else None
+
+
+def _aim_edits_at(reply: Reply, message_id: int) -> Reply:
+    """Survey edits after a tap concern the tapped message itself."""
+    edits = tuple(Edit(message_id=message_id, text=edit.text) for edit in reply.edits)
+    return Reply(toast=reply.toast, edits=edits, messages=reply.messages)
+
+
+def _drop_buttons(message_id: int) -> Edit:
+    return Edit(message_id=message_id)
+
+
+def register(application: Application, deps: Deps) -> None:
+    """Add the customer handlers. Order matters: commands first, unknown commands next,
+    then plain text, so a command is never stored as feedback."""
+    handlers = CustomerHandlers(deps)
+    private = filters.ChatType.PRIVATE
+    application.add_handler(CommandHandler("start", handlers.on_start, filters=private))
+    application.add_handler(CommandHandler("stop", handlers.on_stop, filters=private))
+    application.add_handler(CommandHandler("help", handlers.on_help, filters=private))
+    application.add_handler(CommandHandler("forget", handlers.on_forget, filters=private))
+    application.add_handler(CallbackQueryHandler(handlers.on_button))
+    application.add_handler(MessageHandler(filters.COMMAND & private, handlers.on_help))
+    application.add_handler(MessageHandler(filters.TEXT & private, handlers.on_text))
+    application.add_handler(
+        MessageHandler(filters.UpdateType.MESSAGE & private & ~filters.TEXT, handlers.on_other)
+    )

@@ -1,0 +1,23 @@
+"""Platform-neutral prompts to Telegram inline keyboards."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from surveys.replies import Prompt
+
+BUTTON_LABEL_LIMIT = 64
+
+
+def keyboard(prompt: Prompt) -> InlineKeyboardMarkup | None:
+    if not prompt.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(button.label[:BUTTON_LABEL_LIMIT], callback_data=button.data)
+                for button in row
+            ]
+            for row in prompt.buttons
+        ]
+    )

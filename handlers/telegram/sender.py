@@ -1,0 +1,51 @@
+"""Sends survey prompts with the Telegram Bot API and maps its errors to the domain's."""
+
+from __future__ import annotations
+
+import httpx
+from telegram import Bot
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+
+from handlers.telegram.render import keyboard
+from surveys.delivery import DeliveryUncertain, RecipientUnreachable, TemporaryFailure
+from surveys.replies import Prompt
+
+UNREACHABLE_MARKERS = ("chat not found", "user is deactivated", "bot was blocked")
+
+
+class TelegramSender:
+    """The `Sender` of `surveys.delivery`, on python-telegram-bot."""
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def send(self, chat_id: int, prompt: Prompt) -> int:
+        try:
+            message = await self._bot.send_message(
+                chat_id=chat_id, text=prompt.text, reply_markup=keyboard(prompt)
+            )
+        except Forbidden as error:
+            raise RecipientUnreachable(error.message) from error
+        except RetryAfter as error:
+            raise TemporaryFailure("rate limited", retry_after=_seconds(error)) from error
+        except TimedOut as error:
+            if isinstance(error.__cause__, httpx.PoolTimeout):
+                raise TemporaryFailure("connection pool busy; not sent") from error
+            raise DeliveryUncertain(f"timed out: {error.message}") from error
+        except BadRequest as error:
+            if any(marker in error.message.lower() for marker in UNREACHABLE_MARKERS):
+                raise RecipientUnreachable(error.message) from error
+            raise
+        except NetworkError as error:
+            cause = error.__cause__
+            if cause is None or isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout):
+                # Telegram answered with a server error, or we never reached it: not sent.
+                raise TemporaryFailure(error.message) from error
+            # The connection broke while the request was under way: it may have arrived.
+            raise DeliveryUncertain(f"network error: {error.message}") from error
+        return message.message_id
+
+
+def _seconds(error: RetryAfter) -> float:
+    value = error._retry_after  # the public property warns about a future type change
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)

@@ -1,0 +1,23 @@
+"""Instance-wide values kept in the database (shared by every instance on it)."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from storage.models import AppState
+
+
+def get_or_create(*, session: Session, key: str, make: str) -> str:
+    """Return the stored value of `key`, storing `make` first if there is none yet."""
+    existing = session.get(AppState, key)
+    if existing is not None:
+        return existing.value
+    try:
+        with session.begin_nested():
+            session.add(AppState(key=key, value=make))
+    except IntegrityError:
+        winner = session.get(AppState, key)
+        assert winner is not None
+        return winner.value
+    return make

@@ -1,0 +1,82 @@
+"""Customers: look-up, upsert, chat linking, opt-out and erasure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import Session, select
+
+from storage.clock import utcnow
+from storage.models import (
+    Answer,
+    AnswerClassification,
+    Customer,
+    Event,
+    LabelCorrection,
+    SurveyInvitation,
+)
+
+PROFILE_FIELDS = ("name", "language", "timezone", "plan", "monthly_revenue", "telegram_chat_id")
+
+
+def get_by_external_id(*, session: Session, external_id: str) -> Customer | None:
+    return session.exec(select(Customer).where(Customer.external_id == external_id)).first()
+
+
+def get_by_chat(*, session: Session, chat_id: int) -> Customer | None:
+    return session.exec(select(Customer).where(Customer.telegram_chat_id == chat_id)).first()
+
+
+def upsert_customer(
+    *, session: Session, external_id: str, attributes: dict[str, Any] | None = None
+) -> Customer:
+    """Create the customer or update the given profile fields; other keys go to `attributes`."""
+    customer = get_by_external_id(session=session, external_id=external_id)
+    if customer is None:
+        customer = Customer(external_id=external_id)
+        session.add(customer)
+    extra = dict(customer.attributes or {})
+    for key, value in (attributes or {}).items():
+        if key in PROFILE_FIELDS:
+            setattr(customer, key, value)
+        else:
+            extra[key] = value
+    customer.attributes = extra
+    customer.updated_at = utcnow()
+    session.flush()
+    return customer
+
+
+def link_chat(*, session: Session, customer: Customer, chat_id: int, language: str | None) -> None:
+    """Bind `chat_id` to `customer`, unbinding it from any other customer first."""
+    previous = get_by_chat(session=session, chat_id=chat_id)
+    if previous is not None and previous.id != customer.id:
+        previous.telegram_chat_id = None
+        session.flush()
+    customer.telegram_chat_id = chat_id
+    customer.unreachable = False
+    if language and not customer.language:
+        customer.language = language
+    customer.updated_at = utcnow()
+    session.flush()
+
+
+def set_opted_out(*, session: Session, customer: Customer, opted_out: bool) -> None:
+    customer.opted_out = opted_out
+    customer.updated_at = utcnow()
+    session.flush()
+
+
+def forget_customer(*, session: Session, customer_id: int) -> None:
+    """Delete every row about the customer (explicit deletes: SQLite may run without FKs)."""
+    answer_ids = select(Answer.id).where(Answer.customer_id == customer_id)
+    session.exec(delete(LabelCorrection).where(LabelCorrection.answer_id.in_(answer_ids)))
+    session.exec(
+        delete(AnswerClassification).where(AnswerClassification.answer_id.in_(answer_ids))
+    )
+    session.exec(delete(Answer).where(Answer.customer_id == customer_id))
+    session.exec(delete(SurveyInvitation).where(SurveyInvitation.customer_id == customer_id))
+    session.exec(delete(Event).where(Event.customer_id == customer_id))
+    session.exec(delete(Customer).where(Customer.id == customer_id))
+    session.flush()

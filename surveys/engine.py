@@ -1,0 +1,344 @@
+"""The survey engine: walks a customer through a survey, one answer at a time.
+
+Every method takes the caller's session and leaves the commit to it, so one customer
+action is one transaction. The conversation state is the invitation row (`status`,
+`current_step`), which is why a restart or a second instance continues where we were.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from storage.clock import Clock
+from storage.models import OPEN_STATUSES, Answer, Customer, InvitationStatus, SurveyInvitation
+from storage.queries import answers as answer_queries
+from storage.queries import customers as customer_queries
+from storage.queries import invitations as invitation_queries
+from surveys.definition import (
+    END,
+    ChoiceQuestion,
+    RatingQuestion,
+    SurveyDefinition,
+    TextQuestion,
+)
+from surveys.i18n import Messages, localize, pick_language
+from surveys.replies import Button, Edit, Prompt, Reply
+from surveys.signing import ButtonData, InvalidToken, read_button, sign_button
+
+log = logging.getLogger(__name__)
+
+FEEDBACK_QUESTION = "feedback"
+ANSWER_MARK = "✓"
+
+AnswerHook = Callable[..., object]
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """Who sent an update: the chat, their client language and the update id."""
+
+    chat_id: int
+    language_code: str | None = None
+    update_id: int | None = None
+
+
+class SurveyEngine:
+    """Renders survey questions and records answers; knows nothing of Telegram."""
+
+    def __init__(
+        self,
+        *,
+        surveys: dict[str, SurveyDefinition],
+        messages: Messages,
+        secret: bytes,
+        clock: Clock,
+        on_answer: AnswerHook | None = None,
+    ) -> None:
+        self.surveys = surveys
+        self.messages = messages
+        self._secret = secret
+        self._clock = clock
+        self._on_answer = on_answer
+
+    # Rendering -----------------------------------------------------------------------
+
+    def prompt_for(self, invitation: SurveyInvitation, step_key: str) -> Prompt:
+        """The message that asks the question `step_key` of the invitation's survey."""
+        survey = self.surveys[invitation.survey_key]
+        language = invitation.language or "en"
+        question = survey.question(step_key)
+        step = survey.index_of(step_key)
+        assert invitation.id is not None
+        text = localize(question.text, language)
+        rows: list[tuple[Button, ...]] = []
+        if isinstance(question, RatingQuestion):
+            rows = self._scale_rows(invitation.id, step, question, language)
+            text = self._with_scale_legend(text, question, language)
+        elif isinstance(question, ChoiceQuestion):
+            buttons = [
+                Button(
+                    localize(option.label, language),
+                    sign_button(self._secret, ButtonData("a", invitation.id, step, index)),
+                )
+                for index, option in enumerate(question.options)
+            ]
+            rows = [
+                tuple(buttons[start : start + question.columns])
+                for start in range(0, len(buttons), question.columns)
+            ]
+        elif isinstance(question, TextQuestion) and question.optional:
+            skip = sign_button(self._secret, ButtonData("s", invitation.id, step, 0))
+            rows = [(Button(self.messages.get("skip_button", language), skip),)]
+        return Prompt(text=text, buttons=tuple(rows), invitation_id=invitation.id)
+
+    def _scale_rows(
+        self, invitation_id: int, step: int, question: RatingQuestion, language: str
+    ) -> list[tuple[Button, ...]]:
+        values = range(question.scale.min, question.scale.max + 1)
+        buttons = [
+            Button(
+                str(value), sign_button(self._secret, ButtonData("a", invitation_id, step, value))
+            )
+            for value in values
+        ]
+        per_row = 6 if len(buttons) > 7 else len(buttons)
+        return [
+            tuple(buttons[start : start + per_row]) for start in range(0, len(buttons), per_row)
+        ]
+
+    @staticmethod
+    def _with_scale_legend(text: str, question: RatingQuestion, language: str) -> str:
+        scale = question.scale
+        if scale.min_label is None or scale.max_label is None:
+            return text
+        low, high = localize(scale.min_label, language), localize(scale.max_label, language)
+        return f"{text}\n{scale.min} = {low} · {scale.max} = {high}"
+
+    def closing_text(self, invitation: SurveyInvitation, answers: list[Answer]) -> str:
+        survey = self.surveys[invitation.survey_key]
+        language = invitation.language or "en"
+        text = localize(survey.closing.text, language)
+        offers = survey.closing.offers
+        if offers is not None:
+            chosen = next(
+                (a.choice_key for a in answers if a.question_key == offers.question), None
+            )
+            if chosen in offers.by_choice:
+                text = f"{text}\n\n{localize(offers.by_choice[chosen], language)}"
+        return text
+
+    # Starting --------------------------------------------------------------------------
+
+    def start(self, session: Session, invitation: SurveyInvitation, language: str) -> Prompt:
+        """Fix the invitation's language and first step; return the first question."""
+        survey = self.surveys[invitation.survey_key]
+        invitation.language = language if language in survey.languages else "en"
+        invitation.current_step = survey.first.key
+        session.add(invitation)
+        session.flush()
+        return self.prompt_for(invitation, survey.first.key)
+
+    def remember_message(self, session: Session, invitation_id: int, message_id: int) -> None:
+        """Keep the id of the message asking the current question (to edit it later)."""
+        invitation = session.get(SurveyInvitation, invitation_id)
+        if invitation is not None:
+            invitation.telegram_message_id = message_id
+            session.add(invitation)
+
+    # Buttons ---------------------------------------------------------------------------
+
+    def on_button(self, session: Session, inbound: Inbound, raw: str) -> Reply:
+        """Handle a tapped survey button; forged or stale taps change nothing."""
+        try:
+            data = read_button(self._secret, raw)
+        except InvalidToken:
+            log.warning("rejected button data from chat %s", inbound.chat_id)
+            return Reply(toast=self._text("invalid_button", inbound))
+        if data.action not in ("a", "s"):
+            return Reply(toast=self._text("invalid_button", inbound))
+        invitation = session.get(SurveyInvitation, data.target)
+        customer = customer_queries.get_by_chat(session=session, chat_id=inbound.chat_id)
+        if invitation is None or customer is None or invitation.customer_id != customer.id:
+            return Reply(toast=self._text("invalid_button", inbound))
+        language = invitation.language or "en"
+        if invitation.status not in OPEN_STATUSES:
+            return Reply(toast=self.messages.get("stale_button", language))
+        survey = self.surveys.get(invitation.survey_key)
+        if survey is None or not 0 <= data.step < len(survey.questions):
+            return Reply(toast=self.messages.get("invalid_button", language))
+        question = survey.questions[data.step]
+        if invitation.current_step != question.key:
+            return Reply(toast=self.messages.get("stale_button", language))
+        answer = Answer(
+            customer_id=customer.id,
+            invitation_id=invitation.id,
+            survey_key=survey.key,
+            question_key=question.key,
+            language=language,
+            answered_at=self._clock(),
+        )
+        shown = self.messages.get("skipped", language)
+        if data.action == "a":
+            if isinstance(question, RatingQuestion):
+                if not question.scale.min <= data.value <= question.scale.max:
+                    return Reply(toast=self.messages.get("invalid_button", language))
+                answer.numeric_value = data.value
+                shown = str(data.value)
+            elif isinstance(question, ChoiceQuestion):
+                if not 0 <= data.value < len(question.options):
+                    return Reply(toast=self.messages.get("invalid_button", language))
+                option = question.options[data.value]
+                answer.choice_key = option.key
+                shown = localize(option.label, language)
+            else:
+                return Reply(toast=self.messages.get("invalid_button", language))
+        elif isinstance(question, TextQuestion) and not question.optional:
+            return Reply(toast=self.messages.get("invalid_button", language))
+        reply = self._record_and_advance(session, invitation, survey, answer)
+        edit = Edit(
+            message_id=invitation.telegram_message_id or 0,
+            text=f"{localize(question.text, language)}\n\n{ANSWER_MARK} {shown}",
+        )
+        return Reply(
+            toast=self.messages.get("answer_saved", language, answer=shown)[:190],
+            edits=(edit,),
+            messages=reply.messages,
+        )
+
+    # Free text -------------------------------------------------------------------------
+
+    def on_text(self, session: Session, inbound: Inbound, text: str) -> Reply:
+        """Handle a typed message: an answer to the open question, or unsolicited feedback."""
+        customer = customer_queries.get_by_chat(session=session, chat_id=inbound.chat_id)
+        if customer is None:
+            return Reply.say(self._text("not_linked", inbound))
+        if inbound.update_id is not None and answer_queries.answer_for_update(
+            session=session, update_id=inbound.update_id
+        ):
+            return Reply()
+        invitation = invitation_queries.open_invitation_for(
+            session=session, customer_id=customer.id
+        )
+        survey = self.surveys.get(invitation.survey_key) if invitation else None
+        if invitation is None or survey is None or invitation.current_step is None:
+            return self._store_feedback(session, customer, inbound, text)
+        language = invitation.language or "en"
+        question = survey.question(invitation.current_step)
+        answer = Answer(
+            customer_id=customer.id,
+            invitation_id=invitation.id,
+            survey_key=survey.key,
+            question_key=question.key,
+            language=language,
+            telegram_update_id=inbound.update_id,
+            answered_at=self._clock(),
+        )
+        if isinstance(question, RatingQuestion):
+            value = _as_int(text)
+            if value is None or not question.scale.min <= value <= question.scale.max:
+                feedback = self._store_feedback(session, customer, inbound, text)
+                return Reply(
+                    messages=(
+                        *feedback.messages,
+                        Prompt(self.messages.get("use_buttons", language)),
+                    )
+                )
+            answer.numeric_value = value
+        elif isinstance(question, TextQuestion) and len(text) > question.max_length:
+            return Reply.say(
+                self.messages.get("text_too_long", language, limit=question.max_length)
+            )
+        else:
+            answer.text = text
+        reply = self._record_and_advance(session, invitation, survey, answer)
+        edits: tuple[Edit, ...] = ()
+        if invitation_message := _previous_message(invitation, reply):
+            edits = (Edit(message_id=invitation_message),)
+        return Reply(edits=edits, messages=reply.messages)
+
+    def _store_feedback(
+        self, session: Session, customer: Customer, inbound: Inbound, text: str
+    ) -> Reply:
+        answer = Answer(
+            customer_id=customer.id,
+            question_key=FEEDBACK_QUESTION,
+            text=text,
+            language=customer.language,
+            telegram_update_id=inbound.update_id,
+            answered_at=self._clock(),
+        )
+        session.add(answer)
+        session.flush()
+        self._notify(session, answer)
+        return Reply.say(self.messages.get("feedback_received", customer.language or "en"))
+
+    # Shared ----------------------------------------------------------------------------
+
+    def _record_and_advance(
+        self,
+        session: Session,
+        invitation: SurveyInvitation,
+        survey: SurveyDefinition,
+        answer: Answer,
+    ) -> Reply:
+        now = self._clock()
+        if answer_queries.store_answer(session=session, answer=answer) is None:
+            return Reply(toast=self.messages.get("stale_button", invitation.language or "en"))
+        self._notify(session, answer)
+        answers = answer_queries.answers_of(session=session, invitation_id=invitation.id or 0)
+        next_key = next_step(survey, answer.question_key, answers)
+        if next_key == END:
+            invitation.current_step = None
+            invitation_queries.set_status(
+                session=session, invitation=invitation, status=InvitationStatus.COMPLETED, now=now
+            )
+            return Reply.say(self.closing_text(invitation, answers))
+        invitation.current_step = next_key
+        invitation_queries.set_status(
+            session=session, invitation=invitation, status=InvitationStatus.IN_PROGRESS, now=now
+        )
+        return Reply(messages=(self.prompt_for(invitation, next_key),))
+
+    def _notify(self, session: Session, answer: Answer) -> None:
+        if self._on_answer is None:
+            return
+        try:
+            with session.begin_nested():
+                self._on_answer(session=session, answer=answer)
+        except Exception:
+            # Classification must never cost the customer's answer.
+            log.exception("answer hook failed for answer %s", answer.id)
+
+    def _text(self, key: str, inbound: Inbound) -> str:
+        return self.messages.get(key, pick_language(inbound.language_code))
+
+
+def next_step(survey: SurveyDefinition, answered_key: str, answers: list[Answer]) -> str:
+    """The question after `answered_key` given the answers so far, or `END`."""
+    by_key = {answer.question_key: answer for answer in answers}
+    question = survey.question(answered_key)
+    for rule in question.next:
+        condition = rule.if_
+        if condition is None:
+            return rule.goto
+        earlier = by_key.get(condition.question)
+        if earlier is not None and condition.matches(earlier.numeric_value, earlier.choice_key):
+            return rule.goto
+    index = survey.index_of(answered_key)
+    return survey.questions[index + 1].key if index + 1 < len(survey.questions) else END
+
+
+def _as_int(text: str) -> int | None:
+    stripped = text.strip()
+    return int(stripped) if stripped.isdigit() and len(stripped) <= 3 else None
+
+
+def _previous_message(invitation: SurveyInvitation, reply: Reply) -> int | None:
+    """The question message whose Skip button should go once the question is answered."""
+    if reply.toast is not None:
+        return None
+    return invitation.telegram_message_id

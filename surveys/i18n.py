@@ -1,0 +1,50 @@
+"""Languages: picking the customer's language and the bot's own message catalogue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from surveys.definition import FALLBACK_LANGUAGE, Localized
+
+SUPPORTED_LANGUAGES = ("en", "hu", "lv", "fa", "zh", "ko", "es", "de")
+RTL_LANGUAGES = frozenset({"fa"})
+RLM = "\u200f"
+MESSAGES_FILE = Path(__file__).parent / "messages.yaml"
+
+
+def pick_language(
+    code: str | None, available: tuple[str, ...] | list[str] = SUPPORTED_LANGUAGES
+) -> str:
+    """Map a Telegram `language_code` ("de", "pt-br", "zh-hans") to one we have."""
+    if not code:
+        return FALLBACK_LANGUAGE
+    base = code.strip().lower().replace("_", "-").split("-")[0]
+    return base if base in available else FALLBACK_LANGUAGE
+
+
+def localize(texts: Localized, language: str) -> str:
+    """The text in `language`, or English; right-to-left texts get a leading RLM mark."""
+    text = texts.get(language) or texts[FALLBACK_LANGUAGE]
+    if language in RTL_LANGUAGES and language in texts and not text.startswith(RLM):
+        return RLM + text
+    return text
+
+
+class Messages:
+    """The bot's own texts (help, confirmations, errors) in every supported language."""
+
+    def __init__(self, catalogue: dict[str, Localized]) -> None:
+        missing = [key for key, texts in catalogue.items() if FALLBACK_LANGUAGE not in texts]
+        if missing:
+            raise ValueError(f"messages without an English text: {', '.join(missing)}")
+        self._catalogue = catalogue
+
+    @classmethod
+    def load(cls, path: Path = MESSAGES_FILE) -> Messages:
+        return cls(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+    def get(self, key: str, language: str, **values: object) -> str:
+        text = localize(self._catalogue[key], language)
+        return text.format(**values) if values else text
