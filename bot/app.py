@@ -89,13 +89,16 @@ def build_scheduler(deps: Deps, application: Application) -> AsyncIOScheduler:
     return scheduler
 
 
-async def serve(deps: Deps, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (or SIGINT/SIGTERM arrives)."""
+async def serve(
+    deps: Deps, stop: asyncio.Event | None = None, *, handle_signals: bool = True
+) -> None:
+    """Run until `stop` is set (or, with `handle_signals`, SIGINT/SIGTERM arrives)."""
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+    if handle_signals:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, stop.set)
     application = build_application(deps)
     scheduler = build_scheduler(deps, application)
     async with application:

@@ -1,0 +1,223 @@
+"""End to end: the real python-telegram-bot application against the Bot API stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.context import Deps
+from storage.models import InvitationStatus
+from surveys.events import INTERACTION_COMPLETED, SUBSCRIPTION_CANCELLED
+from tests.auxil.factories import (
+    all_answers,
+    answers_of,
+    arecord,
+    button_data,
+    invitation,
+    link_token,
+)
+from tests.auxil.telegram_api import FakeTelegram
+
+pytestmark = pytest.mark.e2e
+
+Bot = tuple[Deps, FakeTelegram]
+
+
+async def _link(bot: Bot, chat_id: int, customer_id: str, language: str = "en") -> None:
+    deps, fake = bot
+    token = await asyncio.to_thread(link_token, deps, customer_id)
+    before = len(fake.sent_messages(chat_id))
+    fake.push_message(chat_id, f"/start {token}", language_code=language)
+    await fake.async_wait_for_messages(chat_id, before + 1)
+
+
+def _last(fake: FakeTelegram, chat_id: int) -> dict:
+    return fake.sent_messages(chat_id)[-1]
+
+
+async def test_exit_survey_is_answered_with_a_button_and_free_text_and_stored(
+    running_bot: Bot,
+) -> None:
+    deps, fake = running_bot
+    chat = 1001
+    await _link(running_bot, chat, "cust-exit")
+    assert "linked" in _last(fake, chat)["text"]
+
+    invitation_id = await arecord(deps, SUBSCRIPTION_CANCELLED, "cust-exit", "SUB-9")
+    question = (await fake.async_wait_for_messages(chat, 2))[-1]
+    assert "main reason" in question["text"]
+    labels = [b["text"] for row in question["reply_markup"]["inline_keyboard"] for b in row]
+    assert len(labels) == 11
+
+    fake.push_callback(chat, question["message_id"], button_data(question, "too expensive"))
+    details = (await fake.async_wait_for_messages(chat, 3))[-1]
+    assert "Anything else" in details["text"]
+    edited = next(m for m in fake.sent_messages(chat) if m["message_id"] == question["message_id"])
+    assert "✓ It's too expensive" in edited["text"]
+    assert "reply_markup" not in edited or not edited["reply_markup"]["inline_keyboard"]
+
+    fake.push_message(chat, "Our budget was cut 💸 — маленький бюджет")
+    closing = (await fake.async_wait_for_messages(chat, 4))[-1]
+    assert "Thank you for telling us" in closing["text"]
+    assert "30% off" in closing["text"]
+
+    stored = await asyncio.to_thread(answers_of, deps, invitation_id)
+    assert [(a.question_key, a.choice_key, a.text) for a in stored] == [
+        ("reason", "price", None),
+        ("details", None, "Our budget was cut 💸 — маленький бюджет"),
+    ]
+    assert (await asyncio.to_thread(invitation, deps, invitation_id)).status == (
+        InvitationStatus.COMPLETED
+    )
+
+
+async def test_low_csat_branches_to_what_could_we_do_better_in_persian(running_bot: Bot) -> None:
+    deps, fake = running_bot
+    chat = 1002
+    await _link(running_bot, chat, "cust-fa", language="fa")
+    invitation_id = await arecord(deps, INTERACTION_COMPLETED, "cust-fa", "T-1001")
+    question = (await fake.async_wait_for_messages(chat, 2))[-1]
+    assert question["text"].startswith("\u200f")
+    fake.push_callback(chat, question["message_id"], button_data(question, "2"))
+    follow_up = (await fake.async_wait_for_messages(chat, 3))[-1]
+    assert follow_up["text"].startswith("\u200f")
+    assert any(
+        "\u0600" <= char <= "\u06ff" for char in follow_up["text"]
+    ), "the follow-up question should be in Persian"
+    skip = follow_up["reply_markup"]["inline_keyboard"][0][0]
+    fake.push_message(chat, "پشتیبانی خیلی کند بود")
+    await fake.async_wait_for_messages(chat, 4)
+
+    stored = await asyncio.to_thread(answers_of, deps, invitation_id)
+    assert [(a.question_key, a.numeric_value, a.text) for a in stored] == [
+        ("csat", 2, None),
+        ("improve", None, "پشتیبانی خیلی کند بود"),
+    ]
+    skip_message = next(
+        m for m in fake.sent_messages(chat) if m["message_id"] == follow_up["message_id"]
+    )
+    assert skip["text"] and not skip_message.get("reply_markup", {}).get("inline_keyboard")
+
+
+async def test_high_csat_offers_an_optional_comment_that_can_be_skipped(running_bot: Bot) -> None:
+    deps, fake = running_bot
+    chat = 1003
+    await _link(running_bot, chat, "cust-happy")
+    invitation_id = await arecord(deps, INTERACTION_COMPLETED, "cust-happy", "T-2")
+    question = (await fake.async_wait_for_messages(chat, 2))[-1]
+    fake.push_callback(chat, question["message_id"], button_data(question, "5"))
+    comment = (await fake.async_wait_for_messages(chat, 3))[-1]
+    assert "Glad to hear it" in comment["text"]
+    fake.push_callback(chat, comment["message_id"], button_data(comment, "Skip"))
+    closing = (await fake.async_wait_for_messages(chat, 4))[-1]
+    assert "Thank you for your feedback" in closing["text"]
+    stored = await asyncio.to_thread(answers_of, deps, invitation_id)
+    assert [(a.question_key, a.numeric_value, a.text) for a in stored] == [
+        ("csat", 5, None),
+        ("comment", None, None),
+    ]
+
+
+async def test_forged_button_data_is_refused_and_changes_nothing(running_bot: Bot) -> None:
+    deps, fake = running_bot
+    chat = 1004
+    await _link(running_bot, chat, "cust-forge")
+    invitation_id = await arecord(deps, SUBSCRIPTION_CANCELLED, "cust-forge", "SUB-1")
+    question = (await fake.async_wait_for_messages(chat, 2))[-1]
+    genuine = button_data(question, "too expensive")
+    action, target, step, _value, signature = genuine.split(":")
+    forged = f"{action}:{target}:{step}:6:{signature}"
+    for data in (forged, "a:1:0:0:AAAAAAAAAAA", "garbage", "x" * 64):
+        fake.push_callback(chat, question["message_id"], data)
+    await fake.async_wait_for(lambda f: len(f.callback_answers()) >= 4)
+    assert all("no longer valid" in a.get("text", "") for a in fake.callback_answers())
+    assert await asyncio.to_thread(answers_of, deps, invitation_id) == []
+    assert (await asyncio.to_thread(invitation, deps, invitation_id)).current_step == "reason"
+
+
+async def test_button_of_someone_elses_survey_changes_nothing(running_bot: Bot) -> None:
+    deps, fake = running_bot
+    await _link(running_bot, 1005, "cust-owner")
+    await _link(running_bot, 1006, "cust-other")
+    invitation_id = await arecord(deps, SUBSCRIPTION_CANCELLED, "cust-owner", "SUB-2")
+    question = (await fake.async_wait_for_messages(1005, 2))[-1]
+    stolen = button_data(question, "too expensive")
+    own_message = fake.sent_messages(1006)[-1]
+    fake.push_callback(1006, own_message["message_id"], stolen)
+    await fake.async_wait_for(lambda f: len(f.callback_answers()) >= 1)
+    assert await asyncio.to_thread(answers_of, deps, invitation_id) == []
+
+
+async def test_stop_opts_out_and_no_survey_is_sent_then_start_opts_back_in(
+    running_bot: Bot,
+) -> None:
+    deps, fake = running_bot
+    chat = 1007
+    await _link(running_bot, chat, "cust-stop")
+    fake.push_message(chat, "/stop")
+    confirmation = (await fake.async_wait_for_messages(chat, 2))[-1]
+    assert "won't receive any more surveys" in confirmation["text"]
+    invitation_id = await arecord(deps, INTERACTION_COMPLETED, "cust-stop", "T-3")
+    await fake.async_wait_for(
+        lambda f: invitation(deps, invitation_id).status == InvitationStatus.SKIPPED
+    )
+    skipped = await asyncio.to_thread(invitation, deps, invitation_id)
+    assert skipped.status_reason == "customer opted out"
+    assert len(fake.sent_messages(chat)) == 2
+    fake.push_message(chat, "/start")
+    welcome_back = (await fake.async_wait_for_messages(chat, 3))[-1]
+    assert "Welcome back" in welcome_back["text"]
+
+
+async def test_message_without_open_survey_is_stored_as_feedback_and_acknowledged(
+    running_bot: Bot,
+) -> None:
+    deps, fake = running_bot
+    chat = 1008
+    await _link(running_bot, chat, "cust-complain")
+    text = "Ваш сервис 😡 最差 " + "x" * 4000
+    fake.push_message(chat, text)
+    reply = (await fake.async_wait_for_messages(chat, 2))[-1]
+    assert "passed on to the team" in reply["text"]
+    feedback = [a for a in await asyncio.to_thread(all_answers, deps) if a.question_key == "feedback"]
+    assert [a.text for a in feedback] == [text]
+    assert feedback[0].invitation_id is None
+
+
+async def test_unknown_command_gets_the_help_text(running_bot: Bot) -> None:
+    _deps, fake = running_bot
+    fake.push_message(1009, "/frobnicate now")
+    reply = (await fake.async_wait_for_messages(1009, 1))[-1]
+    assert "/stop" in reply["text"]
+    assert "/forget" in reply["text"]
+
+
+async def test_forget_deletes_everything_after_confirmation(running_bot: Bot) -> None:
+    deps, fake = running_bot
+    chat = 1010
+    await _link(running_bot, chat, "cust-forget")
+    fake.push_message(chat, "I want my data gone")
+    await fake.async_wait_for_messages(chat, 2)
+    fake.push_message(chat, "/forget")
+    confirm = (await fake.async_wait_for_messages(chat, 3))[-1]
+    fake.push_callback(chat, confirm["message_id"], button_data(confirm, "Yes"))
+    done = (await fake.async_wait_for_messages(chat, 4))[-1]
+    assert "deleted" in done["text"]
+    assert await asyncio.to_thread(all_answers, deps) == []
+    fake.push_message(chat, "hello?")
+    again = (await fake.async_wait_for_messages(chat, 5))[-1]
+    assert "not linked" in again["text"]
+
+
+async def test_failure_in_one_update_is_apologised_for_and_the_bot_keeps_serving(
+    running_bot: Bot,
+) -> None:
+    _deps, fake = running_bot
+    fake.fail_next("sendMessage", status=400, description="Bad Request: chat is on fire")
+    fake.push_message(1011, "/help")
+    apology = (await fake.async_wait_for_messages(1011, 1))[-1]
+    assert "something went wrong" in apology["text"]
+    fake.push_message(1012, "/help")
+    help_text = (await fake.async_wait_for_messages(1012, 1))[-1]
+    assert "/stop" in help_text["text"]
