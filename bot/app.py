@@ -1,7 +1,8 @@
-"""Application start-up: the Telegram bot, the delivery scheduler, and shutdown.
+"""Application start-up: Telegram bot, delivery scheduler, HTTP server, and shutdown.
 
 Everything shares one asyncio loop, so PTB is driven by hand (`initialize`, `start`,
-`updater.start_polling`) rather than with `run_polling()`, which would own the loop.
+`updater.start_polling`) rather than with `run_polling()`, which would own the loop, and
+uvicorn is served as a task of that loop.
 """
 
 from __future__ import annotations
@@ -10,42 +11,59 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
+from collections.abc import Awaitable, Callable
 
+import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
 
 from bot.context import Deps
-from handlers.telegram import customer
+from handlers.http import events_api, health
+from handlers.telegram import customer, webhook
 from handlers.telegram.sender import TelegramSender
-from surveys.delivery import Delivery
+from storage.session import transact
+from surveys.delivery import Delivery, DeliveryPolicy
 from surveys.i18n import pick_language
+from surveys.quiet_hours import QuietHours
 
 log = logging.getLogger(__name__)
 
 DELIVERY_JOB_ID = "deliver-invitations"
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
 def build_application(deps: Deps) -> Application:
     """The python-telegram-bot application with every handler registered."""
     settings = deps.settings
-    application = (
+    builder = (
         ApplicationBuilder()
         .token(settings.require_bot_token())
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.file_base_url)
-        .rate_limiter(AIORateLimiter(max_retries=2))
         .concurrent_updates(4)
-        .build()
     )
+    if settings.telegram_rate_limit:
+        # ~30 messages/s overall; a 429 is waited out and resent (it was not delivered).
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+    if settings.telegram_webhook_url:
+        builder = builder.updater(None)
+    application = builder.build()
     customer.register(application, deps)
     application.add_error_handler(_make_error_handler(deps))
     return application
 
 
-def _make_error_handler(deps: Deps):
+def _make_error_handler(
+    deps: Deps,
+) -> Callable[[object, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the failure with its update, apologise briefly, keep serving everyone."""
+        deps.metrics.handler_errors.labels("telegram").inc()
         log.error("update %r failed", update, exc_info=context.error)
         if isinstance(update, Update) and update.effective_chat is not None:
             language = update.effective_user.language_code if update.effective_user else None
@@ -58,22 +76,45 @@ def _make_error_handler(deps: Deps):
     return on_error
 
 
-def build_scheduler(deps: Deps, application: Application) -> AsyncIOScheduler:
-    """APScheduler with the delivery job; its state is the database, so the in-memory job
-    store is rebuilt identically at every start."""
-    delivery = Delivery(
-        db=deps.db, engine=deps.surveys, sender=TelegramSender(application.bot), clock=deps.clock
+def build_delivery(deps: Deps, application: Application) -> Delivery:
+    settings = deps.settings
+    return Delivery(
+        db=deps.db,
+        engine=deps.surveys,
+        sender=TelegramSender(application.bot),
+        clock=deps.clock,
+        policy=DeliveryPolicy(
+            zone=settings.zone,
+            quiet_hours=QuietHours.parse(settings.quiet_hours),
+            batch=settings.delivery_batch,
+            concurrency=settings.delivery_concurrency,
+        ),
     )
+
+
+def build_scheduler(deps: Deps, delivery: Delivery) -> AsyncIOScheduler:
+    """APScheduler with the delivery job. Its state is the database (the outbox), so the
+    in-memory job store is rebuilt identically at every start and nothing is lost."""
 
     async def deliver() -> None:
         report = await delivery.run_once()
-        if report.sent or report.skipped or report.failed or report.retried:
+        metrics = deps.metrics
+        metrics.sends.labels("survey").inc(report.sent)
+        metrics.sends.labels("reminder").inc(report.reminded)
+        metrics.send_failures.labels("failed").inc(report.failed)
+        metrics.send_failures.labels("retried").inc(report.retried)
+        if report.busy:
             log.info(
-                "delivery: %d sent, %d skipped, %d failed, %d retrying",
+                "delivery: %d sent (%d unconfirmed), %d reminded, %d skipped, %d deferred, "
+                "%d failed, %d retrying, %d expired",
                 report.sent,
+                report.unconfirmed,
+                report.reminded,
                 report.skipped,
+                report.deferred,
                 report.failed,
                 report.retried,
+                report.expired,
             )
 
     scheduler = AsyncIOScheduler(timezone=deps.settings.zone)
@@ -89,10 +130,50 @@ def build_scheduler(deps: Deps, application: Application) -> AsyncIOScheduler:
     return scheduler
 
 
+def build_http(_deps: Deps, routes: list[BaseRoute]) -> Starlette:
+    return Starlette(routes=routes)
+
+
+def _probe(
+    deps: Deps, application: Application, scheduler: AsyncIOScheduler
+) -> health.HealthProbe:
+    async def check() -> dict[str, bool]:
+        checks = {"database": False, "telegram": False, "scheduler": False}
+        with contextlib.suppress(Exception):
+            await transact(deps.db, lambda session: session.exec(text("SELECT 1")).one())
+            checks["database"] = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(application.bot.get_me(), timeout=5)
+            checks["telegram"] = True
+        checks["scheduler"] = bool(
+            scheduler.running and scheduler.get_job(DELIVERY_JOB_ID) is not None
+        )
+        return checks
+
+    return check
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind before serving, so port 0 gives a known free port with no race."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 async def serve(
-    deps: Deps, stop: asyncio.Event | None = None, *, handle_signals: bool = True
+    deps: Deps,
+    stop: asyncio.Event | None = None,
+    *,
+    handle_signals: bool = True,
+    on_ready: Callable[[int], None] | None = None,
 ) -> None:
-    """Run until `stop` is set (or, with `handle_signals`, SIGINT/SIGTERM arrives)."""
+    """Run until `stop` is set (or, with `handle_signals`, SIGINT/SIGTERM arrives).
+
+    `on_ready` receives the HTTP port once everything is serving.
+    """
+    settings = deps.settings
     stop = stop or asyncio.Event()
     if handle_signals:
         loop = asyncio.get_running_loop()
@@ -100,18 +181,65 @@ async def serve(
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, stop.set)
     application = build_application(deps)
-    scheduler = build_scheduler(deps, application)
+    scheduler = build_scheduler(deps, build_delivery(deps, application))
+    routes: list[BaseRoute] = [
+        *events_api.routes(deps),
+        *health.routes(deps, _probe(deps, application, scheduler)),
+    ]
+    secret_token = webhook.webhook_secret(
+        settings.telegram_webhook_secret.get_secret_value()
+        if settings.telegram_webhook_secret
+        else None,
+        deps.secret,
+    )
+    if settings.telegram_webhook_url:
+        routes += webhook.routes(application, secret_token)
+    sock = _listen(settings.http_host, settings.http_port)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_http(deps, routes),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
+    )
     async with application:
         await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(
-            allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY], drop_pending_updates=False
-        )
+        if settings.telegram_webhook_url:
+            url = settings.telegram_webhook_url.rstrip("/") + webhook.webhook_path(secret_token)
+            await application.bot.set_webhook(
+                url=url, secret_token=secret_token, allowed_updates=ALLOWED_UPDATES
+            )
+        else:
+            assert application.updater is not None
+            await application.updater.start_polling(
+                allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
+            )
         scheduler.start()
-        log.info("churnbot is running as @%s", application.bot.username)
+        http_task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not http_task.done():  # noqa: ASYNC110 - uvicorn offers only a flag
+            await asyncio.sleep(0.01)
+        if http_task.done():
+            http_task.result()
+        port = sock.getsockname()[1]
+        log.info(
+            "churnbot is running as @%s; HTTP on %s:%d",
+            application.bot.username,
+            settings.http_host,
+            port,
+        )
+        if on_ready is not None:
+            on_ready(port)
         try:
-            await stop.wait()
+            stop_task = asyncio.create_task(stop.wait())
+            await asyncio.wait({stop_task, http_task}, return_when=asyncio.FIRST_COMPLETED)
+            stop_task.cancel()
         finally:
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await http_task
             scheduler.shutdown(wait=False)
-            await application.updater.stop()
+            if application.updater is not None and application.updater.running:
+                await application.updater.stop()
             await application.stop()

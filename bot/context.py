@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from bot.metrics import Metrics
 from bot.settings import Settings
 from storage.clock import Clock
 from surveys.accounts import Accounts
@@ -24,3 +25,4 @@ class Deps:
     definitions: dict[str, SurveyDefinition]
     surveys: SurveyEngine
     accounts: Accounts
+    metrics: Metrics

@@ -5,6 +5,7 @@ Build a `Settings()` only at start-up (never at import), and pass it on.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,8 +37,28 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     link_token_days: int = Field(default=30, ge=1, le=365)
     delivery_interval_seconds: float = Field(default=2.0, gt=0, le=3600)
+    delivery_batch: int = Field(default=200, ge=1, le=10000)
+    delivery_concurrency: int = Field(default=8, ge=1, le=256)
+    telegram_rate_limit: bool = True
     survey_definitions_dir: Path | None = None
     log_level: str = "INFO"
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    events_api_token: SecretStr | None = None
+    quiet_hours: str = "21:00-09:00"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_base_url: str = "https://slack.com/api/"
+    slack_summary_channel: str | None = None
+    slack_alerts_channel: str | None = None
+    slack_manager_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    slack_command: str = "/churn"
+    summary_schedule: str = "mon 09:00"
 
     @field_validator("telegram_admin_ids", mode="before")
     @classmethod
@@ -46,6 +67,21 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
         if isinstance(value, int):
             return [value]
+        return value
+
+    @field_validator("slack_manager_ids", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError("use HH:MM-HH:MM (e.g. 21:00-09:00), or leave empty for none")
         return value
 
     @field_validator("timezone")

@@ -6,6 +6,7 @@ import logging
 import secrets
 
 from bot.context import Deps
+from bot.metrics import Metrics
 from bot.settings import Settings
 from storage import db as database
 from storage.clock import Clock, utcnow
@@ -41,6 +42,7 @@ def build_deps(settings: Settings, *, clock: Clock = utcnow, migrate: bool = Tru
         definitions=definitions,
         surveys=surveys,
         accounts=accounts,
+        metrics=Metrics(engine),
     )
 
 

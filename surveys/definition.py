@@ -114,7 +114,16 @@ class Delivery(_Strict):
     """When an invitation goes out after its event, and how long it stays open."""
 
     delay_minutes: int = Field(default=0, ge=0, le=60 * 24 * 90)
+    reminder_after_hours: float | None = Field(default=None, gt=0, le=24 * 30)
     expires_after_hours: int = Field(default=168, ge=1, le=24 * 90)
+    fatigue_days: int = Field(default=14, ge=0, le=365)
+    quiet_hours: bool = True
+
+    @model_validator(mode="after")
+    def _reminder_before_expiry(self) -> Delivery:
+        if self.reminder_after_hours and self.reminder_after_hours >= self.expires_after_hours:
+            raise ValueError("reminder_after_hours must be less than expires_after_hours")
+        return self
 
 
 class SurveyDefinition(_Strict):

@@ -1,18 +1,21 @@
-"""Delivery: sends due invitations through a `Sender`, exactly once.
+"""Delivery: the outbox of invitations, sent exactly once through a `Sender`.
 
-Each invitation is claimed with an atomic compare-and-set before its first question is
-sent, and the outcome is recorded right after. A send whose outcome is unknown (a
-timeout, or a crash between claim and record) is never repeated: it is recorded as sent
-but unconfirmed, because a duplicate survey is worse than a missing one.
+A worker claims a batch of due invitations atomically (several instances never claim the
+same row), marks each one just before its request leaves, and records the outcome right
+after. After a crash, a claimed invitation without that mark was certainly not sent and
+goes back to the outbox; one with the mark may have arrived, so it is recorded as sent but
+unconfirmed and never repeated: a duplicate survey is worse than a missing one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -22,11 +25,12 @@ from storage.models import Customer, InvitationStatus, SurveyInvitation
 from storage.queries import invitations as invitation_queries
 from storage.session import transact
 from surveys.engine import SurveyEngine
+from surveys.quiet_hours import QuietHours, customer_zone
 from surveys.replies import Prompt
 
 log = logging.getLogger(__name__)
 
-INTERRUPTED_AFTER = timedelta(minutes=2)
+STALE_CLAIM_AFTER = timedelta(minutes=2)
 MAX_ATTEMPTS = 5
 
 
@@ -53,6 +57,16 @@ class Sender(Protocol):
 
 
 @dataclass(frozen=True)
+class DeliveryPolicy:
+    """Instance-wide delivery settings (per-survey rules live in the definitions)."""
+
+    zone: ZoneInfo
+    quiet_hours: QuietHours | None = None
+    batch: int = 200
+    concurrency: int = 8
+
+
+@dataclass(frozen=True)
 class _Ready:
     invitation_id: int
     chat_id: int
@@ -65,42 +79,67 @@ class DeliveryReport:
     skipped: int = 0
     failed: int = 0
     retried: int = 0
+    deferred: int = 0
     expired: int = 0
+    reminded: int = 0
+    unconfirmed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def busy(self) -> bool:
+        return any(
+            (self.sent, self.skipped, self.failed, self.retried, self.expired, self.reminded)
+        )
 
 
 class Delivery:
-    """One pass of the outbox: expire, reconcile, claim, send, record."""
+    """One pass of the outbox: recover, expire, claim, send, record, remind."""
 
     def __init__(
-        self, *, db: Engine, engine: SurveyEngine, sender: Sender, clock: Clock, batch: int = 200
+        self,
+        *,
+        db: Engine,
+        engine: SurveyEngine,
+        sender: Sender,
+        clock: Clock,
+        policy: DeliveryPolicy,
     ) -> None:
         self._db = db
         self._engine = engine
         self._sender = sender
         self._clock = clock
-        self._batch = batch
+        self._policy = policy
+        self._fatigue_keys = [
+            key for key, survey in engine.surveys.items() if survey.delivery.fatigue_days > 0
+        ]
 
     async def run_once(self) -> DeliveryReport:
         report = DeliveryReport()
-        report.expired = await transact(self._db, self._housekeeping)
-        due = await transact(
-            self._db,
-            lambda s: invitation_queries.due_invitation_ids(
-                session=s, now=self._clock(), limit=self._batch
-            ),
-        )
-        for invitation_id in due:
-            ready = await transact(
-                self._db, lambda s, i=invitation_id: self._prepare(s, i, report)
-            )
-            if ready is not None:
-                await self._send(ready, report)
+        report.expired = await transact(self._db, partial(self._recover, report=report))
+        ready = await transact(self._db, partial(self._prepare_batch, report=report))
+        gate = asyncio.Semaphore(self._policy.concurrency)
+
+        async def send(item: _Ready) -> None:
+            async with gate:
+                await self._send(item, report)
+
+        await asyncio.gather(*(send(item) for item in ready))
+        await self._remind(report, gate)
         return report
 
-    def _housekeeping(self, session: Session) -> int:
+    # Recovery --------------------------------------------------------------------------
+
+    def _recover(self, session: Session, report: DeliveryReport) -> int:
         now = self._clock()
-        for invitation in invitation_queries.interrupted_sends(
-            session=session, claimed_before=now - INTERRUPTED_AFTER
+        cutoff = now - STALE_CLAIM_AFTER
+        for invitation in invitation_queries.stale_claims(
+            session=session, claimed_before=cutoff, started=False
+        ):
+            invitation_queries.release_claim(
+                session=session, invitation=invitation, due_at=invitation.due_at
+            )
+        for invitation in invitation_queries.stale_claims(
+            session=session, claimed_before=cutoff, started=True
         ):
             log.warning("invitation %s was interrupted mid-send; not resending", invitation.id)
             invitation_queries.set_status(
@@ -110,20 +149,32 @@ class Delivery:
                 now=now,
                 reason="unconfirmed: interrupted during send, not repeated",
             )
+            report.unconfirmed += 1
         return invitation_queries.expire_overdue(session=session, now=now)
 
+    # Preparing -------------------------------------------------------------------------
+
+    def _prepare_batch(self, session: Session, report: DeliveryReport) -> list[_Ready]:
+        now = self._clock()
+        ready: list[_Ready] = []
+        chats: set[int] = set()
+        for invitation_id in invitation_queries.claim_due(
+            session=session, now=now, limit=self._policy.batch
+        ):
+            item = self._prepare(session, invitation_id, report, chats)
+            if item is not None:
+                ready.append(item)
+                chats.add(item.chat_id)
+        return ready
+
     def _prepare(
-        self, session: Session, invitation_id: int, report: DeliveryReport
+        self, session: Session, invitation_id: int, report: DeliveryReport, chats: set[int]
     ) -> _Ready | None:
         now = self._clock()
-        if not invitation_queries.claim_for_sending(
-            session=session, invitation_id=invitation_id, now=now
-        ):
-            return None
         invitation = session.get(SurveyInvitation, invitation_id)
         assert invitation is not None
         customer = session.get(Customer, invitation.customer_id)
-        reason = _skip_reason(customer, invitation, self._engine)
+        reason = self._skip_reason(session, customer, invitation)
         if reason is not None:
             invitation_queries.set_status(
                 session=session,
@@ -136,11 +187,62 @@ class Delivery:
             return None
         assert customer is not None
         assert customer.telegram_chat_id is not None
+        survey = self._engine.surveys[invitation.survey_key]
+        later = self._quiet_until(customer) if survey.delivery.quiet_hours else None
+        if later is not None:
+            invitation.status_reason = "deferred: quiet hours"
+            invitation_queries.release_claim(session=session, invitation=invitation, due_at=later)
+            report.deferred += 1
+            return None
+        if customer.telegram_chat_id in chats:
+            # Telegram allows about one message a second per chat: the next pass takes it.
+            invitation_queries.release_claim(session=session, invitation=invitation, due_at=now)
+            return None
         invitation.send_attempts += 1
         prompt = self._engine.start(session, invitation, customer.language or "en")
         return _Ready(invitation_id, customer.telegram_chat_id, prompt)
 
+    def _skip_reason(
+        self, session: Session, customer: Customer | None, invitation: SurveyInvitation
+    ) -> str | None:
+        survey = self._engine.surveys.get(invitation.survey_key)
+        if survey is None:
+            return f"survey {invitation.survey_key!r} is not defined"
+        if customer is None:
+            return "customer no longer exists"
+        if customer.opted_out:
+            return "customer opted out"
+        if customer.telegram_chat_id is None:
+            return "customer has not linked a Telegram chat"
+        if customer.unreachable:
+            return "customer is unreachable (bot blocked)"
+        days = survey.delivery.fatigue_days
+        if days and invitation_queries.sent_recently(
+            session=session,
+            customer_id=customer.id or 0,
+            survey_keys=self._fatigue_keys,
+            since=self._clock() - timedelta(days=days),
+        ):
+            return f"survey fatigue: another survey was sent in the last {days} days"
+        return None
+
+    def _quiet_until(self, customer: Customer) -> datetime | None:
+        quiet = self._policy.quiet_hours
+        if quiet is None:
+            return None
+        zone = customer_zone(customer.timezone, self._policy.zone)
+        return quiet.next_allowed(self._clock(), zone)
+
+    # Sending ---------------------------------------------------------------------------
+
     async def _send(self, ready: _Ready, report: DeliveryReport) -> None:
+        started = self._clock()
+        await transact(
+            self._db,
+            lambda session: invitation_queries.mark_send_started(
+                session=session, invitation_id=ready.invitation_id, now=started
+            ),
+        )
         try:
             message_id = await self._sender.send(ready.chat_id, ready.prompt)
         except RecipientUnreachable as error:
@@ -160,11 +262,13 @@ class Delivery:
                 self._db, partial(self._record, ready=ready, message_id=None, reason=reason)
             )
             report.sent += 1
+            report.unconfirmed += 1
         except Exception as error:
             log.exception("sending invitation %s failed", ready.invitation_id)
             reason = f"send failed: {type(error).__name__}: {error}"
             await transact(self._db, partial(self._fail, ready=ready, reason=reason))
             report.failed += 1
+            report.errors.append(reason)
         else:
             await transact(
                 self._db, partial(self._record, ready=ready, message_id=message_id, reason=None)
@@ -176,13 +280,18 @@ class Delivery:
     ) -> None:
         invitation = session.get(SurveyInvitation, ready.invitation_id)
         assert invitation is not None
+        if invitation.status != InvitationStatus.PENDING:
+            # The customer answered before this record: keep their progress.
+            invitation.sent_at = invitation.sent_at or self._clock()
+            session.add(invitation)
+            return
         invitation.telegram_message_id = message_id
         invitation_queries.set_status(
             session=session,
             invitation=invitation,
             status=InvitationStatus.SENT,
             now=self._clock(),
-            reason=reason,
+            reason=reason[:500] if reason else None,
         )
 
     def _fail(self, session: Session, ready: _Ready, reason: str) -> None:
@@ -214,25 +323,67 @@ class Delivery:
             )
             return False
         backoff = max(error.retry_after, 2.0**invitation.send_attempts)
-        invitation.send_claimed_at = None
         invitation.current_step = None
-        invitation.due_at = self._clock() + timedelta(seconds=backoff)
         invitation.status_reason = f"retrying: {error}"[:500]
-        session.add(invitation)
+        invitation_queries.release_claim(
+            session=session,
+            invitation=invitation,
+            due_at=self._clock() + timedelta(seconds=backoff),
+        )
         return True
 
+    # Reminders -------------------------------------------------------------------------
 
-def _skip_reason(
-    customer: Customer | None, invitation: SurveyInvitation, engine: SurveyEngine
-) -> str | None:
-    if invitation.survey_key not in engine.surveys:
-        return f"survey {invitation.survey_key!r} is not defined"
-    if customer is None:
-        return "customer no longer exists"
-    if customer.opted_out:
-        return "customer opted out"
-    if customer.telegram_chat_id is None:
-        return "customer has not linked a Telegram chat"
-    if customer.unreachable:
-        return "customer is unreachable (bot blocked)"
-    return None
+    async def _remind(self, report: DeliveryReport, gate: asyncio.Semaphore) -> None:
+        items = await transact(self._db, self._prepare_reminders)
+
+        async def send(item: _Ready) -> None:
+            async with gate:
+                try:
+                    message_id = await self._sender.send(item.chat_id, item.prompt)
+                except Exception as error:
+                    # One reminder at most: a failed one is logged, never retried.
+                    log.warning("reminder for invitation %s failed: %s", item.invitation_id, error)
+                    return
+                await transact(
+                    self._db,
+                    lambda session: self._engine.remember_message(
+                        session, item.invitation_id, message_id
+                    ),
+                )
+                report.reminded += 1
+
+        await asyncio.gather(*(send(item) for item in items))
+
+    def _prepare_reminders(self, session: Session) -> list[_Ready]:
+        now = self._clock()
+        items: list[_Ready] = []
+        for key, survey in self._engine.surveys.items():
+            hours = survey.delivery.reminder_after_hours
+            if not hours:
+                continue
+            for invitation_id in invitation_queries.claim_reminders(
+                session=session,
+                survey_key=key,
+                sent_before=now - timedelta(hours=hours),
+                now=now,
+                limit=self._policy.batch,
+            ):
+                invitation = session.get(SurveyInvitation, invitation_id)
+                customer = session.get(Customer, invitation.customer_id) if invitation else None
+                if (
+                    invitation is None
+                    or customer is None
+                    or customer.telegram_chat_id is None
+                    or customer.opted_out
+                    or customer.unreachable
+                    or invitation.current_step is None
+                ):
+                    continue
+                if survey.delivery.quiet_hours and self._quiet_until(customer) is not None:
+                    invitation.reminder_sent_at = None  # try again after the quiet hours
+                    session.add(invitation)
+                    continue
+                prompt = self._engine.reminder_for(invitation)
+                items.append(_Ready(invitation_id, customer.telegram_chat_id, prompt))
+        return items

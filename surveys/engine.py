@@ -142,6 +142,17 @@ class SurveyEngine:
         session.flush()
         return self.prompt_for(invitation, survey.first.key)
 
+    def reminder_for(self, invitation: SurveyInvitation) -> Prompt:
+        """The current question again, introduced as a gentle reminder."""
+        assert invitation.current_step is not None
+        question = self.prompt_for(invitation, invitation.current_step)
+        intro = self.messages.get("reminder", invitation.language or "en")
+        return Prompt(
+            text=f"{intro}\n\n{question.text}",
+            buttons=question.buttons,
+            invitation_id=invitation.id,
+        )
+
     def remember_message(self, session: Session, invitation_id: int, message_id: int) -> None:
         """Keep the id of the message asking the current question (to edit it later)."""
         invitation = session.get(SurveyInvitation, invitation_id)
@@ -165,7 +176,7 @@ class SurveyEngine:
         if invitation is None or customer is None or invitation.customer_id != customer.id:
             return Reply(toast=self._text("invalid_button", inbound))
         language = invitation.language or "en"
-        if invitation.status not in OPEN_STATUSES:
+        if not accepts_answers(invitation):
             return Reply(toast=self.messages.get("stale_button", language))
         survey = self.surveys.get(invitation.survey_key)
         if survey is None or not 0 <= data.step < len(survey.questions):
@@ -315,6 +326,14 @@ class SurveyEngine:
 
     def _text(self, key: str, inbound: Inbound) -> str:
         return self.messages.get(key, pick_language(inbound.language_code))
+
+
+def accepts_answers(invitation: SurveyInvitation) -> bool:
+    """Open for answers: sent, in progress, or on its way (a tap can beat our own record
+    of the send)."""
+    if invitation.status in OPEN_STATUSES:
+        return True
+    return invitation.status == InvitationStatus.PENDING and invitation.send_started_at is not None
 
 
 def next_step(survey: SurveyDefinition, answered_key: str, answers: list[Answer]) -> str:

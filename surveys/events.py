@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 
 from storage.clock import as_utc
@@ -107,3 +108,96 @@ def record_event(
         assert invitation.id is not None
         invitations.append(invitation.id)
     return EventOutcome(event.event_id, recorded=True, invitations=tuple(invitations))
+
+
+class _Payload(BaseModel):
+    """The JSON form of one event, as the HTTP API and the CLI accept it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    event_id: str = Field(min_length=1, max_length=200)
+    type: str
+    customer_id: str = Field(min_length=1, max_length=200)
+    occurred_at: datetime | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class _CustomerData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(default=None, max_length=200)
+    language: str | None = Field(default=None, max_length=16)
+    timezone: str | None = Field(default=None, max_length=64)
+    plan: str | None = Field(default=None, max_length=100)
+    monthly_revenue: float | None = Field(default=None, ge=0)
+    telegram_chat_id: int | None = None
+
+
+class _CancelData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    voluntary: bool = True
+    plan: str | None = None
+    monthly_revenue: float | None = Field(default=None, ge=0)
+
+
+class _InteractionData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = Field(default="support_ticket", max_length=64)
+    reference: str | None = Field(default=None, max_length=200)
+
+
+class _InactiveData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    days: int | None = Field(default=None, ge=0)
+
+
+_DATA_MODELS: dict[str, type[BaseModel]] = {
+    CUSTOMER_UPSERTED: _CustomerData,
+    SUBSCRIPTION_CANCELLED: _CancelData,
+    INTERACTION_COMPLETED: _InteractionData,
+    CUSTOMER_INACTIVE: _InactiveData,
+}
+
+
+def parse_event(raw: object, *, now: datetime, where: str = "") -> EventInput:
+    """Validate one JSON event; raise EventError naming the field (prefixed by `where`)."""
+    if not isinstance(raw, dict):
+        raise EventError(f"{where or 'event'}: must be a JSON object")
+    try:
+        payload = _Payload.model_validate(raw)
+    except ValidationError as error:
+        raise EventError(_first_error(error, where)) from error
+    if payload.type not in EVENT_TYPES:
+        raise EventError(
+            f"{where}type: unknown event type {payload.type!r} "
+            f"(expected one of {', '.join(EVENT_TYPES)})"
+        )
+    data = payload.data
+    model = _DATA_MODELS.get(payload.type)
+    if model is not None:
+        try:
+            data = model.model_validate(data).model_dump(exclude_none=True)
+        except ValidationError as error:
+            raise EventError(_first_error(error, f"{where}data.")) from error
+    occurred = as_utc(payload.occurred_at) if payload.occurred_at else now
+    return EventInput(payload.event_id, payload.type, payload.customer_id, occurred, data)
+
+
+def _first_error(error: ValidationError, prefix: str) -> str:
+    first = error.errors()[0]
+    field_name = ".".join(str(part) for part in first["loc"])
+    return f"{prefix}{field_name}: {first['msg']}"
+
+
+def record_events(
+    session: Session,
+    batch: list[EventInput],
+    *,
+    surveys: dict[str, SurveyDefinition],
+    now: datetime,
+) -> list[EventOutcome]:
+    """Record a batch in the caller's transaction: all of it or, on error, none of it."""
+    return [record_event(session, event, surveys=surveys, now=now) for event in batch]

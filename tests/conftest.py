@@ -87,6 +87,9 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "telegram_bot_token": "123456:TEST-TOKEN",
         "telegram_bot_username": "churnbot_test_bot",
         "delivery_interval_seconds": 0.2,
+        "quiet_hours": "",
+        "http_port": 0,
+        "events_api_token": "test-events-token",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

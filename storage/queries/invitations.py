@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -54,9 +54,14 @@ def create_invitation(
     return invitation, True
 
 
-def due_invitation_ids(*, session: Session, now: datetime, limit: int) -> list[int]:
-    """Ids of pending invitations whose time has come and that nobody has claimed."""
-    rows = session.exec(
+def claim_due(*, session: Session, now: datetime, limit: int) -> list[int]:
+    """Atomically claim up to `limit` due pending invitations for this worker.
+
+    On PostgreSQL the candidate rows are locked with FOR UPDATE SKIP LOCKED, so several
+    instances claim disjoint sets without waiting on each other; SQLite has one writer at
+    a time, which makes the same statement atomic there.
+    """
+    candidates = (
         select(SurveyInvitation.id)
         .where(
             SurveyInvitation.status == InvitationStatus.PENDING,
@@ -65,39 +70,100 @@ def due_invitation_ids(*, session: Session, now: datetime, limit: int) -> list[i
         )
         .order_by(SurveyInvitation.due_at, SurveyInvitation.id)
         .limit(limit)
-    ).all()
-    return [row for row in rows if row is not None]
-
-
-def claim_for_sending(*, session: Session, invitation_id: int, now: datetime) -> bool:
-    """Atomically mark the invitation as being sent; False when another worker has it.
-
-    A compare-and-set on `send_claimed_at` works the same on SQLite and PostgreSQL, so
-    several instances sharing one database never send one invitation twice.
-    """
+        .with_for_update(skip_locked=True)
+    )
     result = session.exec(
         update(SurveyInvitation)
-        .where(
-            SurveyInvitation.id == invitation_id,
-            SurveyInvitation.status == InvitationStatus.PENDING,
-            col(SurveyInvitation.send_claimed_at).is_(None),
-        )
+        .where(col(SurveyInvitation.id).in_(candidates.scalar_subquery()))
+        .where(col(SurveyInvitation.send_claimed_at).is_(None))
         .values(send_claimed_at=now, updated_at=now)
+        .returning(SurveyInvitation.id)
     )
-    return result.rowcount == 1
+    return sorted(row[0] for row in result.all())
 
 
-def interrupted_sends(*, session: Session, claimed_before: datetime) -> list[SurveyInvitation]:
-    """Invitations claimed for sending whose outcome was never recorded (a crash mid-send)."""
+def release_claim(*, session: Session, invitation: SurveyInvitation, due_at: datetime) -> None:
+    """Give a claimed invitation back to the outbox, due again at `due_at`."""
+    invitation.send_claimed_at = None
+    invitation.send_started_at = None
+    invitation.due_at = due_at
+    session.add(invitation)
+    session.flush()
+
+
+def mark_send_started(*, session: Session, invitation_id: int, now: datetime) -> None:
+    """Record that the request to the chat platform is about to leave.
+
+    After a crash, a claimed invitation without this mark was certainly not sent (safe
+    to send again); one with it may have been (never sent again).
+    """
+    session.exec(
+        update(SurveyInvitation)
+        .where(SurveyInvitation.id == invitation_id)
+        .values(send_started_at=now, updated_at=now)
+    )
+
+
+def stale_claims(
+    *, session: Session, claimed_before: datetime, started: bool
+) -> list[SurveyInvitation]:
+    """Pending invitations claimed long ago and never recorded: a worker died mid-batch."""
+    started_column = col(SurveyInvitation.send_started_at)
     return list(
         session.exec(
             select(SurveyInvitation).where(
                 SurveyInvitation.status == InvitationStatus.PENDING,
                 col(SurveyInvitation.send_claimed_at).is_not(None),
                 col(SurveyInvitation.send_claimed_at) < claimed_before,
+                started_column.is_not(None) if started else started_column.is_(None),
             )
         ).all()
     )
+
+
+def sent_recently(
+    *, session: Session, customer_id: int, survey_keys: list[str], since: datetime
+) -> bool:
+    """Whether one of these surveys was sent to the customer since `since` (fatigue)."""
+    if not survey_keys:
+        return False
+    found = session.exec(
+        select(SurveyInvitation.id)
+        .where(
+            SurveyInvitation.customer_id == customer_id,
+            col(SurveyInvitation.survey_key).in_(survey_keys),
+            col(SurveyInvitation.sent_at).is_not(None),
+            col(SurveyInvitation.sent_at) >= since,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def claim_reminders(
+    *, session: Session, survey_key: str, sent_before: datetime, now: datetime, limit: int
+) -> list[int]:
+    """Claim open invitations of `survey_key` sent before `sent_before` and not reminded."""
+    candidates = (
+        select(SurveyInvitation.id)
+        .where(
+            SurveyInvitation.survey_key == survey_key,
+            col(SurveyInvitation.status).in_(OPEN_STATUSES),
+            col(SurveyInvitation.reminder_sent_at).is_(None),
+            col(SurveyInvitation.sent_at) <= sent_before,
+        )
+        .order_by(SurveyInvitation.sent_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = session.exec(
+        update(SurveyInvitation)
+        .where(col(SurveyInvitation.id).in_(candidates.scalar_subquery()))
+        .where(col(SurveyInvitation.reminder_sent_at).is_(None))
+        .values(reminder_sent_at=now, updated_at=now)
+        .returning(SurveyInvitation.id)
+    )
+    return sorted(row[0] for row in result.all())
 
 
 def open_invitation_for(*, session: Session, customer_id: int) -> SurveyInvitation | None:
@@ -106,9 +172,18 @@ def open_invitation_for(*, session: Session, customer_id: int) -> SurveyInvitati
         select(SurveyInvitation)
         .where(
             SurveyInvitation.customer_id == customer_id,
-            col(SurveyInvitation.status).in_(OPEN_STATUSES),
+            or_(
+                col(SurveyInvitation.status).in_(OPEN_STATUSES),
+                and_(
+                    SurveyInvitation.status == InvitationStatus.PENDING,
+                    col(SurveyInvitation.send_started_at).is_not(None),
+                ),
+            ),
         )
-        .order_by(col(SurveyInvitation.sent_at).desc(), col(SurveyInvitation.id).desc())
+        .order_by(
+            func.coalesce(SurveyInvitation.sent_at, SurveyInvitation.send_started_at).desc(),
+            col(SurveyInvitation.id).desc(),
+        )
     ).first()
 
 
@@ -144,7 +219,3 @@ def expire_overdue(*, session: Session, now: datetime) -> int:
         .values(status=InvitationStatus.EXPIRED, status_reason="no answer in time", updated_at=now)
     )
     return result.rowcount
-
-
-def default_expiry(due_at: datetime, hours: int) -> datetime:
-    return due_at + timedelta(hours=hours)

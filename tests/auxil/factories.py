@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import select
@@ -25,12 +25,20 @@ def link_token(deps: Deps, customer_id: str, **attributes: Any) -> str:
     return run_unit(deps.db, work)
 
 
-def record(deps: Deps, event_type: str, customer_id: str, ref: str, **data: Any) -> tuple[int, ...]:
+def record(
+    deps: Deps,
+    event_type: str,
+    customer_id: str,
+    ref: str,
+    occurred_at: datetime | None = None,
+    **data: Any,
+) -> tuple[int, ...]:
+    """Record an event; by default it happened two hours ago, past every survey's delay."""
     event = events.EventInput(
         event_id=f"{event_type}:{customer_id}:{ref}",
         type=event_type,
         customer_id=customer_id,
-        occurred_at=datetime.now(UTC),
+        occurred_at=occurred_at or datetime.now(UTC) - timedelta(hours=2),
         data={"reference": ref, **data},
     )
     outcome = run_unit(

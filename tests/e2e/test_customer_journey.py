@@ -82,9 +82,9 @@ async def test_low_csat_branches_to_what_could_we_do_better_in_persian(running_b
     fake.push_callback(chat, question["message_id"], button_data(question, "2"))
     follow_up = (await fake.async_wait_for_messages(chat, 3))[-1]
     assert follow_up["text"].startswith("\u200f")
-    assert any(
-        "\u0600" <= char <= "\u06ff" for char in follow_up["text"]
-    ), "the follow-up question should be in Persian"
+    assert any("\u0600" <= char <= "\u06ff" for char in follow_up["text"]), (
+        "the follow-up question should be in Persian"
+    )
     skip = follow_up["reply_markup"]["inline_keyboard"][0][0]
     fake.push_message(chat, "پشتیبانی خیلی کند بود")
     await fake.async_wait_for_messages(chat, 4)
@@ -97,7 +97,8 @@ async def test_low_csat_branches_to_what_could_we_do_better_in_persian(running_b
     skip_message = next(
         m for m in fake.sent_messages(chat) if m["message_id"] == follow_up["message_id"]
     )
-    assert skip["text"] and not skip_message.get("reply_markup", {}).get("inline_keyboard")
+    assert skip["text"]
+    assert not skip_message.get("reply_markup", {}).get("inline_keyboard")
 
 
 async def test_high_csat_offers_an_optional_comment_that_can_be_skipped(running_bot: Bot) -> None:
@@ -180,7 +181,9 @@ async def test_message_without_open_survey_is_stored_as_feedback_and_acknowledge
     fake.push_message(chat, text)
     reply = (await fake.async_wait_for_messages(chat, 2))[-1]
     assert "passed on to the team" in reply["text"]
-    feedback = [a for a in await asyncio.to_thread(all_answers, deps) if a.question_key == "feedback"]
+    feedback = [
+        a for a in await asyncio.to_thread(all_answers, deps) if a.question_key == "feedback"
+    ]
     assert [a.text for a in feedback] == [text]
     assert feedback[0].invitation_id is None
 

@@ -34,6 +34,8 @@ class BotProcess:
             TELEGRAM_BOT_TOKEN="123456:TEST-TOKEN",
             TELEGRAM_API_BASE_URL=settings.telegram_api_base_url,
             DELIVERY_INTERVAL_SECONDS="0.3",
+            QUIET_HOURS="",
+            HTTP_PORT="0",
         )
         self.workdir = workdir
         self.log = workdir / "bot.log"

@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TimedOut
+from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
 from tests.auxil.telegram_api import TelegramServer
 
@@ -240,3 +241,42 @@ def test_sync_wait_sees_messages_sent_from_another_thread(
     finally:
         sender.join()
     assert message["text"] == "from the bot's loop"
+
+
+async def test_polling_application_replies_to_a_pushed_message(
+    telegram_server: TelegramServer,
+) -> None:
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.message.reply_text(f"echo {update.message.text}")
+
+    fake = telegram_server.fake
+    app = (
+        ApplicationBuilder()
+        .token(fake.token)
+        .base_url(telegram_server.base_url)
+        .base_file_url(telegram_server.base_file_url)
+        .build()
+    )
+    app.add_handler(MessageHandler(filters.TEXT, echo))
+    fake.push_message(CHAT, "hello")
+    async with app:
+        await app.start()
+        await app.updater.start_polling(timeout=5)
+        [reply] = await fake.async_wait_for_messages(CHAT, 1)
+        await app.updater.stop()
+        await app.stop()
+
+    assert reply["text"] == "echo hello"
+    assert fake.pending_updates() == 0  # stopping the updater confirmed the last offset
+
+
+async def test_server_stops_promptly_during_a_long_poll() -> None:
+    server = TelegramServer().start()
+    async with Bot(server.fake.token, base_url=server.base_url) as bot:
+        poll = asyncio.create_task(bot.get_updates(timeout=30))
+        await server.fake.async_wait_for(lambda fake: fake.call_count("getUpdates") == 1)
+        started = time.monotonic()
+        await asyncio.to_thread(server.stop)
+
+        assert time.monotonic() - started < 3
+        assert await poll == ()

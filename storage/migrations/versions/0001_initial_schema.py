@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:47:26.651166
+Create Date: 2026-11-23 15:52:45.421226
 """
 
 from __future__ import annotations
@@ -76,9 +76,11 @@ def upgrade() -> None:
         sa.Column("language", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("due_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("send_claimed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("send_started_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("send_attempts", sa.Integer(), nullable=False),
         sa.Column("sent_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("started_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("reminder_sent_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("completed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("expires_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("telegram_message_id", sa.BigInteger(), nullable=True),

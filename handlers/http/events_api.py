@@ -1,0 +1,91 @@
+"""`POST /api/events`: the business's billing and helpdesk systems report events here."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bot.context import Deps
+from storage.session import transact
+from surveys import events
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_BATCH = 1000
+
+
+def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
+    body: dict[str, object] = {"error": message}
+    if field is not None:
+        body["field"] = field
+    return JSONResponse(body, status_code=status)
+
+
+def routes(deps: Deps) -> list[Route]:
+    async def receive_events(request: Request) -> JSONResponse:
+        """Validate the whole body, then record every event in one transaction."""
+        configured = deps.settings.events_api_token
+        if configured is None or not configured.get_secret_value():
+            return _error(503, "the events API is disabled: set EVENTS_API_TOKEN")
+        supplied = request.headers.get("authorization", "")
+        expected = f"Bearer {configured.get_secret_value()}"
+        if not hmac.compare_digest(supplied.encode(), expected.encode()):
+            return _error(401, "missing or wrong bearer token")
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return _error(413, f"body over {MAX_BODY_BYTES} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > MAX_BODY_BYTES:
+                return _error(413, f"body over {MAX_BODY_BYTES} bytes")
+        try:
+            parsed = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            return _error(400, f"malformed JSON: {error}")
+        batch = parsed if isinstance(parsed, list) else [parsed]
+        if not batch:
+            return _error(400, "no events in the body")
+        if len(batch) > MAX_BATCH:
+            return _error(400, f"at most {MAX_BATCH} events per request")
+        now = deps.clock()
+        try:
+            inputs = [
+                events.parse_event(
+                    raw, now=now, where=f"[{index}]." if isinstance(parsed, list) else ""
+                )
+                for index, raw in enumerate(batch)
+            ]
+        except events.EventError as error:
+            message = str(error)
+            return _error(400, message, field=message.split(":", 1)[0])
+        outcomes = await transact(
+            deps.db,
+            lambda session: events.record_events(
+                session, inputs, surveys=deps.definitions, now=now
+            ),
+        )
+        for event, outcome in zip(inputs, outcomes, strict=True):
+            deps.metrics.events_received.labels(
+                event.type, "recorded" if outcome.recorded else "duplicate"
+            ).inc()
+        results = [
+            {
+                "event_id": outcome.event_id,
+                "recorded": outcome.recorded,
+                "duplicate": not outcome.recorded,
+                "invitations": list(outcome.invitations),
+            }
+            for outcome in outcomes
+        ]
+        if isinstance(parsed, list):
+            return JSONResponse({"accepted": len(results), "events": results}, status_code=202)
+        return JSONResponse(results[0], status_code=202)
+
+    return [Route("/api/events", receive_events, methods=["POST"])]

@@ -1,0 +1,176 @@
+"""Queries for answer classifications and managers' label corrections."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from storage.clock import as_utc, utcnow
+from storage.models import Answer, AnswerClassification, LabelCorrection
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveLabel:
+    """The label that counts for an answer: a correction if any, else the automatic one."""
+
+    answer_id: int
+    category: str
+    sentiment: str | None
+    corrected: bool
+    source: str
+
+
+def save_classification(
+    *,
+    session: Session,
+    answer_id: int,
+    category: str,
+    secondary: list[str],
+    sentiment: str,
+    polarity: float | None,
+    subjectivity: float | None,
+    confidence: float,
+    language: str | None,
+    method: str,
+    classifier_version: str,
+    classified_at: datetime | None = None,
+) -> AnswerClassification:
+    """Insert or replace the automatic classification of an answer (the caller commits)."""
+    row = session.get(AnswerClassification, answer_id)
+    if row is None:
+        row = AnswerClassification(
+            answer_id=answer_id,
+            category=category,
+            sentiment=sentiment,
+            method=method,
+            classifier_version=classifier_version,
+        )
+    row.category = category
+    row.secondary = list(secondary)
+    row.sentiment = sentiment
+    row.polarity = polarity
+    row.subjectivity = subjectivity
+    row.confidence = confidence
+    row.language = language
+    row.method = method
+    row.classifier_version = classifier_version
+    row.classified_at = as_utc(classified_at) if classified_at else utcnow()
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_classification(*, session: Session, answer_id: int) -> AnswerClassification | None:
+    """Return the automatic classification of an answer, if it has one."""
+    return session.get(AnswerClassification, answer_id)
+
+
+def add_correction(
+    *,
+    session: Session,
+    answer_id: int,
+    category: str,
+    corrected_by: str,
+    sentiment: str | None = None,
+    corrected_at: datetime | None = None,
+) -> LabelCorrection:
+    """Record a manager's correction; earlier corrections stay as history."""
+    row = LabelCorrection(
+        answer_id=answer_id,
+        category=category,
+        sentiment=sentiment,
+        corrected_by=corrected_by,
+        corrected_at=as_utc(corrected_at) if corrected_at else utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def latest_correction(*, session: Session, answer_id: int) -> LabelCorrection | None:
+    """Return the most recent correction of an answer, if any."""
+    statement = (
+        select(LabelCorrection)
+        .where(LabelCorrection.answer_id == answer_id)
+        .order_by(col(LabelCorrection.corrected_at).desc(), col(LabelCorrection.id).desc())
+        .limit(1)
+    )
+    return session.exec(statement).first()
+
+
+def list_corrections_with_text(*, session: Session) -> list[tuple[str, str, str | None]]:
+    """Return (answer text, category, sentiment) of the latest correction per text answer.
+
+    Ordered oldest first, so a `CorrectionMemory` built from it lets later ones win.
+    """
+    statement = (
+        select(
+            Answer.text,
+            LabelCorrection.category,
+            LabelCorrection.sentiment,
+            LabelCorrection.answer_id,
+        )
+        .join(Answer, col(Answer.id) == col(LabelCorrection.answer_id))
+        .where(col(Answer.text).is_not(None))
+        .order_by(col(LabelCorrection.corrected_at), col(LabelCorrection.id))
+    )
+    latest: dict[int, tuple[str, str, str | None]] = {}
+    for text, category, sentiment, answer_id in session.exec(statement):
+        if text and text.strip():
+            latest.pop(answer_id, None)
+            latest[answer_id] = (text, category, sentiment)
+    return list(latest.values())
+
+
+def iter_answers_to_classify(
+    *, session: Session, since: datetime | None = None, batch_size: int = 500
+) -> Iterator[Answer]:
+    """Yield answers with text or a reason choice (answered at or after `since`), by id."""
+    last_id = 0
+    while True:
+        statement = (
+            select(Answer)
+            .where(col(Answer.id) > last_id)
+            .where(or_(col(Answer.text).is_not(None), col(Answer.choice_key).is_not(None)))
+            .order_by(col(Answer.id))
+            .limit(batch_size)
+        )
+        if since is not None:
+            statement = statement.where(col(Answer.answered_at) >= as_utc(since))
+        batch = list(session.exec(statement))
+        if not batch:
+            return
+        yield from batch
+        last_id = batch[-1].id or last_id
+
+
+def reason_answer(*, session: Session, invitation_id: int) -> Answer | None:
+    """Return the exit survey's "reason" answer of an invitation, if given."""
+    statement = select(Answer).where(
+        Answer.invitation_id == invitation_id, Answer.question_key == "reason"
+    )
+    return session.exec(statement).first()
+
+
+def effective_label(*, session: Session, answer_id: int) -> EffectiveLabel | None:
+    """Return the label that counts: the latest correction wins over the automatic one."""
+    correction = latest_correction(session=session, answer_id=answer_id)
+    automatic = session.get(AnswerClassification, answer_id)
+    if correction is not None:
+        sentiment = correction.sentiment or (automatic.sentiment if automatic else None)
+        return EffectiveLabel(
+            answer_id,
+            correction.category,
+            sentiment,
+            True,
+            f"correction by {correction.corrected_by}",
+        )
+    if automatic is not None:
+        return EffectiveLabel(
+            answer_id, automatic.category, automatic.sentiment, False, automatic.method
+        )
+    return None

@@ -1,0 +1,382 @@
+"""Aggregate queries behind the churn figures; the reports in `surveys/reports` shape them.
+
+Everything is filtered by an indexed time column (see storage/models_reports.py):
+event(type, occurred_at, customer_id), answer(question_key, answered_at),
+survey_invitation(sent_at). Large sets are counted in SQL; only the period's cancellations
+and reason answers (thousands, not millions) come back as rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, exists, func, not_, or_, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col
+
+from storage.models import (
+    Answer,
+    AnswerClassification,
+    Customer,
+    Event,
+    InvitationStatus,
+    LabelCorrection,
+    SurveyInvitation,
+)
+
+STARTED = "subscription.started"
+CANCELLED = "subscription.cancelled"
+LOW_CSAT = 2  # at most: a detractor on the 1-5 scale
+LOW_NPS = 6  # at most: a detractor on the 0-10 scale
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerCounts:
+    at_start: int
+    at_end: int
+    new: int
+    revenue_at_start: float
+    revenue_known_at_start: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    customer_id: int
+    occurred_at: datetime
+    voluntary: bool
+    revenue: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonRow:
+    """One exit survey's reason answer with what is needed to count, weigh and quote it."""
+
+    answer_id: int
+    invitation_id: int | None
+    customer_id: int
+    answered_at: datetime
+    choice: str | None
+    automatic: str | None
+    automatic_sentiment: str | None
+    text: str | None
+    language: str | None
+    details_id: int | None
+    details_text: str | None
+    details_automatic: str | None
+    details_sentiment: str | None
+    customer_name: str | None
+    customer_external_id: str
+    revenue: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionRow:
+    answer_id: int
+    category: str
+    sentiment: str | None
+    corrected_at: datetime
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AtRiskRow:
+    customer_id: int
+    external_id: str
+    name: str | None
+    score: int
+    question: str
+    answered_at: datetime
+
+
+def _active(started: Any, cancelled: Any) -> Any:
+    return and_(started.is_not(None), or_(cancelled.is_(None), started > cancelled))
+
+
+def customer_counts(*, session: Session, start: datetime, end: datetime) -> CustomerCounts:
+    """Customers subscribed at `start` and at `end` (the latest start/cancel event decides),
+    customers new in [start, end), and the known monthly revenue of those at the start."""
+    occurred = col(Event.occurred_at)
+    is_started = col(Event.type) == STARTED
+    is_cancelled = col(Event.type) == CANCELLED
+    per_customer = (
+        select(
+            col(Event.customer_id).label("customer_id"),
+            func.max(case((and_(is_started, occurred < start), occurred))).label("s0"),
+            func.max(case((and_(is_cancelled, occurred < start), occurred))).label("c0"),
+            func.max(case((is_started, occurred))).label("s1"),
+            func.max(case((is_cancelled, occurred))).label("c1"),
+            func.max(case((and_(is_started, occurred >= start), occurred))).label("sn"),
+        )
+        .where(col(Event.type).in_((STARTED, CANCELLED)), occurred < end)
+        .group_by(col(Event.customer_id))
+        .subquery()
+    )
+    c = per_customer.c
+    active_start = _active(c.s0, c.c0)
+    active_end = _active(c.s1, c.c1)
+    is_new = and_(c.sn.is_not(None), not_(active_start))
+    revenue = col(Customer.monthly_revenue)
+    statement = select(
+        func.coalesce(func.sum(case((active_start, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((active_end, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((is_new, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((active_start, revenue), else_=0.0)), 0.0),
+        func.coalesce(func.sum(case((and_(active_start, revenue.is_not(None)), 1), else_=0)), 0),
+    ).select_from(per_customer.outerjoin(Customer, col(Customer.id) == c.customer_id))
+    at_start, at_end, new, revenue_sum, known = session.exec(statement).one()
+    return CustomerCounts(int(at_start), int(at_end), int(new), float(revenue_sum), int(known))
+
+
+def _revenue(data: dict[str, Any] | None, fallback: float | None) -> float | None:
+    value = (data or {}).get("monthly_revenue")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return fallback
+
+
+def cancellations(*, session: Session, start: datetime, end: datetime) -> list[Cancellation]:
+    """Every cancellation in [start, end), voluntary unless the event says otherwise; the
+    revenue lost is the event's monthly_revenue, else the customer's."""
+    statement = (
+        select(
+            col(Event.customer_id), col(Event.occurred_at), Event.data, Customer.monthly_revenue
+        )
+        .join(Customer, col(Customer.id) == col(Event.customer_id))
+        .where(
+            col(Event.type) == CANCELLED,
+            col(Event.occurred_at) >= start,
+            col(Event.occurred_at) < end,
+        )
+    )
+    return [
+        Cancellation(
+            customer_id=customer_id,
+            occurred_at=occurred_at,
+            voluntary=(data or {}).get("voluntary", True) is not False,
+            revenue=_revenue(data, fallback),
+        )
+        for customer_id, occurred_at, data, fallback in session.exec(statement)
+    ]
+
+
+def reason_rows(
+    *, session: Session, start: datetime, end: datetime, light: bool = False
+) -> list[ReasonRow]:
+    """The exit survey reason answers given in [start, end), with their details answer,
+    automatic labels, customer and lost revenue. `light` skips texts and revenue."""
+    reason = aliased(Answer, name="reason")
+    details = aliased(Answer, name="details")
+    reason_label = aliased(AnswerClassification, name="reason_label")
+    details_label = aliased(AnswerClassification, name="details_label")
+    columns: list[Any] = [
+        reason.id,
+        reason.invitation_id,
+        reason.customer_id,
+        reason.answered_at,
+        reason.choice_key,
+        reason_label.category,
+        reason_label.sentiment,
+        details.id,
+        details_label.category,
+        details_label.sentiment,
+    ]
+    if not light:
+        columns += [
+            reason.text,
+            reason.language,
+            details.text,
+            Customer.name,
+            Customer.external_id,
+            Customer.monthly_revenue,
+            Event.data,
+        ]
+    statement = (
+        select(*columns)
+        .select_from(reason)
+        .outerjoin(reason_label, reason_label.answer_id == reason.id)
+        .outerjoin(
+            details,
+            and_(details.invitation_id == reason.invitation_id, details.question_key == "details"),
+        )
+        .outerjoin(details_label, details_label.answer_id == details.id)
+        .where(
+            reason.question_key == "reason",
+            reason.survey_key == "exit",
+            reason.answered_at >= start,
+            reason.answered_at < end,
+        )
+    )
+    if not light:
+        statement = (
+            statement.join(Customer, col(Customer.id) == reason.customer_id)
+            .outerjoin(SurveyInvitation, col(SurveyInvitation.id) == reason.invitation_id)
+            .outerjoin(Event, col(Event.id) == col(SurveyInvitation.event_id))
+        )
+    rows = []
+    for row in session.exec(statement):
+        (aid, iid, cid, at, choice, auto, auto_s, did, d_auto, d_s) = row[:10]
+        text = language = details_text = name = external = None
+        revenue = None
+        if not light:
+            text, language, details_text, name, external, fallback, data = row[10:]
+            revenue = _revenue(data, fallback)
+        rows.append(
+            ReasonRow(
+                answer_id=aid,
+                invitation_id=iid,
+                customer_id=cid,
+                answered_at=at,
+                choice=choice,
+                automatic=auto,
+                automatic_sentiment=auto_s,
+                text=text,
+                language=language,
+                details_id=did,
+                details_text=details_text,
+                details_automatic=d_auto,
+                details_sentiment=d_s,
+                customer_name=name,
+                customer_external_id=external or "",
+                revenue=revenue,
+            )
+        )
+    return rows
+
+
+def corrections_near(*, session: Session, start: datetime, end: datetime) -> list[CorrectionRow]:
+    """Corrections of reason and details answers given around [start, end), oldest first
+    (a details answer may come a little after its reason answer)."""
+    statement = (
+        select(
+            col(LabelCorrection.answer_id),
+            col(LabelCorrection.category),
+            col(LabelCorrection.sentiment),
+            col(LabelCorrection.corrected_at),
+            col(LabelCorrection.id),
+        )
+        .join(Answer, col(Answer.id) == col(LabelCorrection.answer_id))
+        .where(
+            col(Answer.question_key).in_(("reason", "details")),
+            col(Answer.answered_at) >= start - timedelta(days=2),
+            col(Answer.answered_at) < end + timedelta(days=2),
+        )
+        .order_by(col(LabelCorrection.corrected_at), col(LabelCorrection.id))
+    )
+    return [CorrectionRow(*row) for row in session.exec(statement)]
+
+
+def invitations_sent(
+    *, session: Session, start: datetime, end: datetime
+) -> dict[str, tuple[int, int]]:
+    """Per survey: invitations sent in [start, end) and how many of those were completed."""
+    completed = col(SurveyInvitation.status) == InvitationStatus.COMPLETED
+    statement = (
+        select(
+            col(SurveyInvitation.survey_key),
+            func.count(),
+            func.sum(case((completed, 1), else_=0)),
+        )
+        .where(col(SurveyInvitation.sent_at) >= start, col(SurveyInvitation.sent_at) < end)
+        .group_by(col(SurveyInvitation.survey_key))
+    )
+    return {key: (int(sent), int(done or 0)) for key, sent, done in session.exec(statement)}
+
+
+def score_distribution(
+    *, session: Session, question: str, start: datetime, end: datetime
+) -> dict[int, int]:
+    """How many answers to a rating question gave each score in [start, end)."""
+    statement = (
+        select(col(Answer.numeric_value), func.count())
+        .where(
+            col(Answer.question_key) == question,
+            col(Answer.answered_at) >= start,
+            col(Answer.answered_at) < end,
+            col(Answer.numeric_value).is_not(None),
+        )
+        .group_by(col(Answer.numeric_value))
+    )
+    return {int(value): int(count) for value, count in session.exec(statement)}
+
+
+def _low_score() -> Any:
+    return or_(
+        and_(col(Answer.question_key) == "csat", col(Answer.numeric_value) <= LOW_CSAT),
+        and_(col(Answer.question_key) == "nps", col(Answer.numeric_value) <= LOW_NPS),
+    )
+
+
+def churned_after_low_score(*, session: Session, start: datetime, end: datetime) -> int:
+    """Customers who cancelled in [start, end) after having given a low CSAT/NPS score."""
+    earlier_low = (
+        select(Answer.id)
+        .where(
+            col(Answer.customer_id) == col(Event.customer_id),
+            col(Answer.answered_at) < col(Event.occurred_at),
+            _low_score(),
+        )
+        .exists()
+    )
+    statement = select(func.count(func.distinct(col(Event.customer_id)))).where(
+        col(Event.type) == CANCELLED,
+        col(Event.occurred_at) >= start,
+        col(Event.occurred_at) < end,
+        earlier_low,
+    )
+    return int(session.exec(statement).one())
+
+
+def at_risk(
+    *, session: Session, since: datetime, end: datetime, limit: int = 10
+) -> tuple[int, list[AtRiskRow]]:
+    """Customers with a low score in [since, end) who are not cancelled at `end`: how many,
+    and the most recent ones."""
+    cancel = aliased(Event, name="cancel")
+    restart = aliased(Event, name="restart")
+    restarted = exists().where(
+        restart.customer_id == cancel.customer_id,
+        restart.type == STARTED,
+        restart.occurred_at > cancel.occurred_at,
+        restart.occurred_at < end,
+    )
+    cancelled = exists().where(
+        cancel.customer_id == col(Answer.customer_id),
+        cancel.type == CANCELLED,
+        cancel.occurred_at < end,
+        not_(restarted),
+    )
+    where = (
+        col(Answer.answered_at) >= since,
+        col(Answer.answered_at) < end,
+        col(Answer.question_key).in_(("csat", "nps")),
+        _low_score(),
+        not_(cancelled),
+    )
+    count = session.exec(select(func.count(func.distinct(col(Answer.customer_id)))).where(*where))
+    total = int(count.one())
+    statement = (
+        select(
+            col(Answer.customer_id),
+            col(Customer.external_id),
+            col(Customer.name),
+            col(Answer.numeric_value),
+            col(Answer.question_key),
+            col(Answer.answered_at),
+        )
+        .join(Customer, col(Customer.id) == col(Answer.customer_id))
+        .where(*where)
+        .order_by(col(Answer.answered_at).desc())
+        .limit(limit * 4)
+    )
+    seen: set[int] = set()
+    rows = []
+    for customer_id, external_id, name, score, question, answered_at in session.exec(statement):
+        if customer_id in seen:
+            continue
+        seen.add(customer_id)
+        rows.append(AtRiskRow(customer_id, external_id, name, int(score), question, answered_at))
+        if len(rows) >= limit:
+            break
+    return total, rows
