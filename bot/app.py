@@ -46,10 +46,21 @@ def build_application(deps: Deps) -> Application:
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.file_base_url)
         .concurrent_updates(4)
+        .connect_timeout(settings.telegram_timeout_seconds)
+        .read_timeout(settings.telegram_timeout_seconds)
+        .write_timeout(settings.telegram_timeout_seconds)
     )
     if settings.telegram_rate_limit:
-        # ~30 messages/s overall; a 429 is waited out and resent (it was not delivered).
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        # A bucket of one, refilled every 1/rate seconds: evenly spaced sends with no burst
+        # (a bucket of 30 lets 60 through in some one-second windows, and Telegram answers
+        # 429). A 429 that still comes is waited out and resent: it was not delivered.
+        builder = builder.rate_limiter(
+            AIORateLimiter(
+                overall_max_rate=1,
+                overall_time_period=1 / settings.telegram_messages_per_second,
+                max_retries=3,
+            )
+        )
     if settings.telegram_webhook_url:
         builder = builder.updater(None)
     application = builder.build()

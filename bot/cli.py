@@ -6,6 +6,7 @@ import asyncio
 import csv
 import json
 import logging
+import os
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -16,7 +17,6 @@ from rich.console import Console
 
 from bot.settings import Settings, SettingsError, load_settings
 from storage import db as database
-from storage.clock import as_utc
 from storage.queries import answers as answer_queries
 from storage.queries import customers as customer_queries
 from storage.session import run_unit
@@ -224,35 +224,61 @@ def _customer_row(number: int, row: dict[str, str | None]) -> tuple[str, dict[st
     return external_id, attributes
 
 
-def _parse_time(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        return as_utc(datetime.fromisoformat(value))
-    except ValueError as error:
-        raise typer.BadParameter(f"{value!r} is not an ISO date-time") from error
-
-
-def _record(event: events.EventInput) -> None:
+def _record(raw: object) -> None:
+    """Validate and record JSON events exactly as `POST /api/events` does."""
     settings = _settings()
     deps = _deps(settings)
+    now = deps.clock()
+    batch = raw if isinstance(raw, list) else [raw]
     try:
-        outcome = run_unit(
+        inputs = [
+            events.parse_event(item, now=now, where=f"[{i}]." if isinstance(raw, list) else "")
+            for i, item in enumerate(batch)
+        ]
+        outcomes = run_unit(
             deps.db,
-            lambda session: events.record_event(
-                session, event, surveys=deps.definitions, now=deps.clock()
+            lambda session: events.record_events(
+                session, inputs, surveys=deps.definitions, now=now
             ),
         )
     except events.EventError as error:
-        err.print(f"[red]error:[/red] {error}")
+        err.print(f"[red]error:[/red] {error}", highlight=False)
         raise typer.Exit(2) from error
-    if outcome.recorded:
-        typer.echo(
-            f"recorded event {outcome.event_id}; invitations: "
-            f"{', '.join(map(str, outcome.invitations)) or 'none'}"
-        )
-    else:
-        typer.echo(f"event {outcome.event_id} was already recorded; nothing changed")
+    for outcome in outcomes:
+        if outcome.recorded:
+            typer.echo(
+                f"recorded event {outcome.event_id}; invitations: "
+                f"{', '.join(map(str, outcome.invitations)) or 'none'}"
+            )
+        else:
+            typer.echo(f"event {outcome.event_id} was already recorded; nothing changed")
+
+
+@event_app.command("json")
+def event_json(
+    file: Annotated[
+        Path | None, typer.Argument(help="JSON file with an event or an array (default: stdin)")
+    ] = None,
+) -> None:
+    """Record events given as JSON, in the format of `POST /api/events`."""
+    source = file.read_text(encoding="utf-8") if file else sys.stdin.read()
+    try:
+        raw = json.loads(source)
+    except json.JSONDecodeError as error:
+        err.print(f"[red]error:[/red] malformed JSON: {error}")
+        raise typer.Exit(2) from error
+    _record(raw)
+
+
+def _when(at: str | None) -> str | None:
+    if at is not None:
+        try:
+            datetime.fromisoformat(at)
+        except ValueError as error:
+            raise typer.BadParameter(
+                f"{at!r} is not an ISO date-time", param_hint="--at"
+            ) from error
+    return at
 
 
 @event_app.command("interaction")
@@ -265,13 +291,13 @@ def event_interaction(
 ) -> None:
     """Record a completed interaction (closed ticket, purchase): triggers the CSAT survey."""
     _record(
-        events.EventInput(
-            event_id=event_id or f"interaction:{customer_id}:{ref}",
-            type=events.INTERACTION_COMPLETED,
-            customer_id=customer_id,
-            occurred_at=_parse_time(at),
-            data={"kind": kind, "reference": ref},
-        )
+        {
+            "event_id": event_id or f"interaction:{customer_id}:{ref}",
+            "type": events.INTERACTION_COMPLETED,
+            "customer_id": customer_id,
+            "occurred_at": _when(at),
+            "data": {"kind": kind, "reference": ref},
+        }
     )
 
 
@@ -287,13 +313,13 @@ def event_cancel(
 ) -> None:
     """Record a cancellation: triggers the exit survey (not for involuntary churn)."""
     _record(
-        events.EventInput(
-            event_id=event_id or f"cancel:{customer_id}:{ref}",
-            type=events.SUBSCRIPTION_CANCELLED,
-            customer_id=customer_id,
-            occurred_at=_parse_time(at),
-            data={"reference": ref, "voluntary": not involuntary},
-        )
+        {
+            "event_id": event_id or f"cancel:{customer_id}:{ref}",
+            "type": events.SUBSCRIPTION_CANCELLED,
+            "customer_id": customer_id,
+            "occurred_at": _when(at),
+            "data": {"reference": ref, "voluntary": not involuntary},
+        }
     )
 
 
@@ -359,4 +385,6 @@ def _write_export(session: Any, handle: Any, format: str, start: datetime | None
 
 
 def main() -> None:
+    # PTB 22 warns until `retry_after` becomes a timedelta; opt in to that form now.
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     app()

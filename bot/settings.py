@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     delivery_batch: int = Field(default=200, ge=1, le=10000)
     delivery_concurrency: int = Field(default=8, ge=1, le=256)
     telegram_rate_limit: bool = True
+    telegram_messages_per_second: float = Field(default=29.5, gt=0, le=1000)
+    telegram_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     survey_definitions_dir: Path | None = None
     log_level: str = "INFO"
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import pytest
 
@@ -21,25 +23,44 @@ def telegram_server() -> Iterator[TelegramServer]:
         yield server
 
 
-@pytest.fixture
-async def running_bot(
-    telegram_server: TelegramServer, database_url: str
-) -> AsyncIterator[tuple[Deps, FakeTelegram]]:
-    """The real application (PTB polling + delivery job) against the stand-in, in this loop."""
+@dataclass(frozen=True)
+class RunningBot:
+    deps: Deps
+    fake: FakeTelegram
+    http_url: str
+
+
+@asynccontextmanager
+async def run_bot(
+    telegram_server: TelegramServer, database_url: str, **overrides: object
+) -> AsyncIterator[RunningBot]:
+    """The real application (PTB, delivery job, HTTP server) against the stand-in."""
     settings = make_settings(
         database_url,
         telegram_api_base_url=telegram_server.base_url,
         telegram_api_file_url=telegram_server.base_file_url,
+        **overrides,
     )
     deps = await asyncio.to_thread(build_deps, settings)
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(deps, stop, handle_signals=False))
+    ports: list[int] = []
+    task = asyncio.create_task(serve(deps, stop, handle_signals=False, on_ready=ports.append))
     fake = telegram_server.fake
-    await fake.async_wait_for(lambda f: bool(f.calls("getUpdates")) or task.done())
+    await fake.async_wait_for(lambda _: bool(ports) or task.done(), timeout=20)
     if task.done():
         task.result()
-    yield deps, fake
-    stop.set()
-    fake.release_polls()
-    await asyncio.wait_for(task, timeout=15)
-    deps.db.dispose()
+    try:
+        yield RunningBot(deps, fake, f"http://127.0.0.1:{ports[0]}")
+    finally:
+        stop.set()
+        fake.release_polls()
+        await asyncio.wait_for(task, timeout=15)
+        deps.db.dispose()
+
+
+@pytest.fixture
+async def running_bot(
+    telegram_server: TelegramServer, database_url: str
+) -> AsyncIterator[RunningBot]:
+    async with run_bot(telegram_server, database_url) as bot:
+        yield bot

@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 
-from bot.context import Deps
 from storage.models import InvitationStatus
 from surveys.events import INTERACTION_COMPLETED, SUBSCRIPTION_CANCELLED
 from tests.auxil.factories import (
@@ -18,14 +17,13 @@ from tests.auxil.factories import (
     link_token,
 )
 from tests.auxil.telegram_api import FakeTelegram
+from tests.e2e.conftest import RunningBot
 
 pytestmark = pytest.mark.e2e
 
-Bot = tuple[Deps, FakeTelegram]
 
-
-async def _link(bot: Bot, chat_id: int, customer_id: str, language: str = "en") -> None:
-    deps, fake = bot
+async def _link(bot: RunningBot, chat_id: int, customer_id: str, language: str = "en") -> None:
+    deps, fake = bot.deps, bot.fake
     token = await asyncio.to_thread(link_token, deps, customer_id)
     before = len(fake.sent_messages(chat_id))
     fake.push_message(chat_id, f"/start {token}", language_code=language)
@@ -37,9 +35,9 @@ def _last(fake: FakeTelegram, chat_id: int) -> dict:
 
 
 async def test_exit_survey_is_answered_with_a_button_and_free_text_and_stored(
-    running_bot: Bot,
+    running_bot: RunningBot,
 ) -> None:
-    deps, fake = running_bot
+    deps, fake = running_bot.deps, running_bot.fake
     chat = 1001
     await _link(running_bot, chat, "cust-exit")
     assert "linked" in _last(fake, chat)["text"]
@@ -72,8 +70,10 @@ async def test_exit_survey_is_answered_with_a_button_and_free_text_and_stored(
     )
 
 
-async def test_low_csat_branches_to_what_could_we_do_better_in_persian(running_bot: Bot) -> None:
-    deps, fake = running_bot
+async def test_low_csat_branches_to_what_could_we_do_better_in_persian(
+    running_bot: RunningBot,
+) -> None:
+    deps, fake = running_bot.deps, running_bot.fake
     chat = 1002
     await _link(running_bot, chat, "cust-fa", language="fa")
     invitation_id = await arecord(deps, INTERACTION_COMPLETED, "cust-fa", "T-1001")
@@ -101,8 +101,10 @@ async def test_low_csat_branches_to_what_could_we_do_better_in_persian(running_b
     assert not skip_message.get("reply_markup", {}).get("inline_keyboard")
 
 
-async def test_high_csat_offers_an_optional_comment_that_can_be_skipped(running_bot: Bot) -> None:
-    deps, fake = running_bot
+async def test_high_csat_offers_an_optional_comment_that_can_be_skipped(
+    running_bot: RunningBot,
+) -> None:
+    deps, fake = running_bot.deps, running_bot.fake
     chat = 1003
     await _link(running_bot, chat, "cust-happy")
     invitation_id = await arecord(deps, INTERACTION_COMPLETED, "cust-happy", "T-2")
@@ -120,8 +122,8 @@ async def test_high_csat_offers_an_optional_comment_that_can_be_skipped(running_
     ]
 
 
-async def test_forged_button_data_is_refused_and_changes_nothing(running_bot: Bot) -> None:
-    deps, fake = running_bot
+async def test_forged_button_data_is_refused_and_changes_nothing(running_bot: RunningBot) -> None:
+    deps, fake = running_bot.deps, running_bot.fake
     chat = 1004
     await _link(running_bot, chat, "cust-forge")
     invitation_id = await arecord(deps, SUBSCRIPTION_CANCELLED, "cust-forge", "SUB-1")
@@ -137,8 +139,8 @@ async def test_forged_button_data_is_refused_and_changes_nothing(running_bot: Bo
     assert (await asyncio.to_thread(invitation, deps, invitation_id)).current_step == "reason"
 
 
-async def test_button_of_someone_elses_survey_changes_nothing(running_bot: Bot) -> None:
-    deps, fake = running_bot
+async def test_button_of_someone_elses_survey_changes_nothing(running_bot: RunningBot) -> None:
+    deps, fake = running_bot.deps, running_bot.fake
     await _link(running_bot, 1005, "cust-owner")
     await _link(running_bot, 1006, "cust-other")
     invitation_id = await arecord(deps, SUBSCRIPTION_CANCELLED, "cust-owner", "SUB-2")
@@ -151,9 +153,9 @@ async def test_button_of_someone_elses_survey_changes_nothing(running_bot: Bot) 
 
 
 async def test_stop_opts_out_and_no_survey_is_sent_then_start_opts_back_in(
-    running_bot: Bot,
+    running_bot: RunningBot,
 ) -> None:
-    deps, fake = running_bot
+    deps, fake = running_bot.deps, running_bot.fake
     chat = 1007
     await _link(running_bot, chat, "cust-stop")
     fake.push_message(chat, "/stop")
@@ -172,9 +174,9 @@ async def test_stop_opts_out_and_no_survey_is_sent_then_start_opts_back_in(
 
 
 async def test_message_without_open_survey_is_stored_as_feedback_and_acknowledged(
-    running_bot: Bot,
+    running_bot: RunningBot,
 ) -> None:
-    deps, fake = running_bot
+    deps, fake = running_bot.deps, running_bot.fake
     chat = 1008
     await _link(running_bot, chat, "cust-complain")
     text = "Ваш сервис 😡 最差 " + "x" * 4000
@@ -188,16 +190,16 @@ async def test_message_without_open_survey_is_stored_as_feedback_and_acknowledge
     assert feedback[0].invitation_id is None
 
 
-async def test_unknown_command_gets_the_help_text(running_bot: Bot) -> None:
-    _deps, fake = running_bot
+async def test_unknown_command_gets_the_help_text(running_bot: RunningBot) -> None:
+    _deps, fake = running_bot.deps, running_bot.fake
     fake.push_message(1009, "/frobnicate now")
     reply = (await fake.async_wait_for_messages(1009, 1))[-1]
     assert "/stop" in reply["text"]
     assert "/forget" in reply["text"]
 
 
-async def test_forget_deletes_everything_after_confirmation(running_bot: Bot) -> None:
-    deps, fake = running_bot
+async def test_forget_deletes_everything_after_confirmation(running_bot: RunningBot) -> None:
+    deps, fake = running_bot.deps, running_bot.fake
     chat = 1010
     await _link(running_bot, chat, "cust-forget")
     fake.push_message(chat, "I want my data gone")
@@ -214,9 +216,9 @@ async def test_forget_deletes_everything_after_confirmation(running_bot: Bot) ->
 
 
 async def test_failure_in_one_update_is_apologised_for_and_the_bot_keeps_serving(
-    running_bot: Bot,
+    running_bot: RunningBot,
 ) -> None:
-    _deps, fake = running_bot
+    _deps, fake = running_bot.deps, running_bot.fake
     fake.fail_next("sendMessage", status=400, description="Bad Request: chat is on fire")
     fake.push_message(1011, "/help")
     apology = (await fake.async_wait_for_messages(1011, 1))[-1]
