@@ -13,6 +13,7 @@ import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -99,6 +100,7 @@ def build_delivery(deps: Deps, application: Application) -> Delivery:
             quiet_hours=QuietHours.parse(settings.quiet_hours),
             batch=settings.delivery_batch,
             concurrency=settings.delivery_concurrency,
+            claim_timeout=timedelta(seconds=settings.delivery_claim_timeout_seconds),
         ),
     )
 

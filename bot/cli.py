@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from bot import cli_classify
 from bot.settings import Settings, SettingsError, load_settings
 from storage import db as database
 from storage.queries import answers as answer_queries
@@ -35,7 +36,9 @@ app.add_typer(customers_app, name="customers")
 app.add_typer(event_app, name="event")
 app.add_typer(export_app, name="export")
 
-err = Console(stderr=True)
+cli_classify.register(app)
+
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _settings() -> Settings:
@@ -189,12 +192,6 @@ def customers_import(
 
     def work(session: Any) -> int:
         for external_id, attributes in rows:
-            chat_id = attributes.get("telegram_chat_id")
-            if chat_id is not None:
-                holder = customer_queries.get_by_chat(session=session, chat_id=chat_id)
-                if holder is not None and holder.external_id != external_id:
-                    holder.telegram_chat_id = None
-                    session.flush()
             customer_queries.upsert_customer(
                 session=session, external_id=external_id, attributes=attributes
             )

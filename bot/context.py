@@ -10,6 +10,7 @@ from bot.metrics import Metrics
 from bot.settings import Settings
 from storage.clock import Clock
 from surveys.accounts import Accounts
+from surveys.classification import Classifier
 from surveys.definition import SurveyDefinition
 from surveys.engine import SurveyEngine
 
@@ -25,4 +26,5 @@ class Deps:
     definitions: dict[str, SurveyDefinition]
     surveys: SurveyEngine
     accounts: Accounts
+    classifier: Classifier
     metrics: Metrics

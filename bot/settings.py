@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     delivery_interval_seconds: float = Field(default=2.0, gt=0, le=3600)
     delivery_batch: int = Field(default=200, ge=1, le=10000)
     delivery_concurrency: int = Field(default=8, ge=1, le=256)
+    delivery_claim_timeout_seconds: float = Field(default=120, ge=1, le=3600)
     telegram_rate_limit: bool = True
     telegram_messages_per_second: float = Field(default=29.5, gt=0, le=1000)
     telegram_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
@@ -134,4 +135,5 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as error:
         first = error.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise SettingsError(f"{name} is invalid: {first['msg']}") from error
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"{name} is invalid: {message}") from error

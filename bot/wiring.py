@@ -13,6 +13,8 @@ from storage.clock import Clock, utcnow
 from storage.queries import app_state
 from storage.session import run_unit
 from surveys.accounts import Accounts
+from surveys.classification import Classifier
+from surveys.classification.service import classify_on_arrival
 from surveys.definition import load_definitions
 from surveys.engine import SurveyEngine
 from surveys.i18n import Messages
@@ -30,8 +32,13 @@ def build_deps(settings: Settings, *, clock: Clock = utcnow, migrate: bool = Tru
     secret = _secret(settings, engine)
     definitions = load_definitions(settings.survey_definitions_dir)
     messages = Messages.load()
+    classifier = Classifier.load()
     surveys = SurveyEngine(
-        surveys=definitions, messages=messages, secret=secret, clock=clock, on_answer=None
+        surveys=definitions,
+        messages=messages,
+        secret=secret,
+        clock=clock,
+        on_answer=classify_on_arrival(classifier),
     )
     accounts = Accounts(messages=messages, secret=secret, clock=clock)
     return Deps(
@@ -42,6 +49,7 @@ def build_deps(settings: Settings, *, clock: Clock = utcnow, migrate: bool = Tru
         definitions=definitions,
         surveys=surveys,
         accounts=accounts,
+        classifier=classifier,
         metrics=Metrics(engine),
     )
 

@@ -30,7 +30,6 @@ from surveys.replies import Prompt
 
 log = logging.getLogger(__name__)
 
-STALE_CLAIM_AFTER = timedelta(minutes=2)
 MAX_ATTEMPTS = 5
 
 
@@ -64,6 +63,9 @@ class DeliveryPolicy:
     quiet_hours: QuietHours | None = None
     batch: int = 200
     concurrency: int = 8
+    # Longer than a batch takes to send (batch / messages per second), so a live worker's
+    # claims are never mistaken for a dead one's.
+    claim_timeout: timedelta = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class _Ready:
     invitation_id: int
     chat_id: int
     prompt: Prompt
+    claimed_at: datetime | None = None
 
 
 @dataclass
@@ -131,7 +134,7 @@ class Delivery:
 
     def _recover(self, session: Session, report: DeliveryReport) -> int:
         now = self._clock()
-        cutoff = now - STALE_CLAIM_AFTER
+        cutoff = now - self._policy.claim_timeout
         for invitation in invitation_queries.stale_claims(
             session=session, claimed_before=cutoff, started=False
         ):
@@ -200,7 +203,7 @@ class Delivery:
             return None
         invitation.send_attempts += 1
         prompt = self._engine.start(session, invitation, customer.language or "en")
-        return _Ready(invitation_id, customer.telegram_chat_id, prompt)
+        return _Ready(invitation_id, customer.telegram_chat_id, prompt, invitation.send_claimed_at)
 
     def _skip_reason(
         self, session: Session, customer: Customer | None, invitation: SurveyInvitation
@@ -237,12 +240,18 @@ class Delivery:
 
     async def _send(self, ready: _Ready, report: DeliveryReport) -> None:
         started = self._clock()
-        await transact(
+        still_ours = await transact(
             self._db,
             lambda session: invitation_queries.mark_send_started(
-                session=session, invitation_id=ready.invitation_id, now=started
+                session=session,
+                invitation_id=ready.invitation_id,
+                claimed_at=ready.claimed_at,
+                now=started,
             ),
         )
+        if not still_ours:
+            log.warning("claim on invitation %s expired before sending", ready.invitation_id)
+            return
         try:
             message_id = await self._sender.send(ready.chat_id, ready.prompt)
         except RecipientUnreachable as error:

@@ -136,7 +136,7 @@ class SurveyEngine:
     def start(self, session: Session, invitation: SurveyInvitation, language: str) -> Prompt:
         """Fix the invitation's language and first step; return the first question."""
         survey = self.surveys[invitation.survey_key]
-        invitation.language = language if language in survey.languages else "en"
+        invitation.language = pick_language(language, survey.languages)
         invitation.current_step = survey.first.key
         session.add(invitation)
         session.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,13 +47,9 @@ def postgres_admin_url() -> str:
     return url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a private schema on PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'churnbot.db'}"
-        return
-    admin_url = request.getfixturevalue("postgres_admin_url")
+@contextmanager
+def _postgres_schema(admin_url: str) -> Iterator[str]:
+    """A private schema on the shared test database, dropped afterwards."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url)
     with admin.begin() as connection:
@@ -63,6 +60,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a private schema on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'churnbot.db'}"
+        return
+    with _postgres_schema(request.getfixturevalue("postgres_admin_url")) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_database_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema, for tests about several instances sharing one database."""
+    with _postgres_schema(postgres_admin_url) as url:
+        yield url
 
 
 class FakeClock:

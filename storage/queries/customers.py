@@ -37,6 +37,10 @@ def upsert_customer(
         customer = Customer(external_id=external_id)
         session.add(customer)
     extra = dict(customer.attributes or {})
+    chat_id = (attributes or {}).get("telegram_chat_id")
+    if chat_id is not None and chat_id != customer.telegram_chat_id:
+        _free_chat(session=session, chat_id=chat_id, keep=customer)
+        customer.unreachable = False
     for key, value in (attributes or {}).items():
         if key in PROFILE_FIELDS:
             setattr(customer, key, value)
@@ -48,12 +52,17 @@ def upsert_customer(
     return customer
 
 
-def link_chat(*, session: Session, customer: Customer, chat_id: int, language: str | None) -> None:
-    """Bind `chat_id` to `customer`, unbinding it from any other customer first."""
+def _free_chat(*, session: Session, chat_id: int, keep: Customer) -> None:
+    """A chat belongs to one customer: take it away from any other holder."""
     previous = get_by_chat(session=session, chat_id=chat_id)
-    if previous is not None and previous.id != customer.id:
+    if previous is not None and previous is not keep:
         previous.telegram_chat_id = None
         session.flush()
+
+
+def link_chat(*, session: Session, customer: Customer, chat_id: int, language: str | None) -> None:
+    """Bind `chat_id` to `customer`, unbinding it from any other customer first."""
+    _free_chat(session=session, chat_id=chat_id, keep=customer)
     customer.telegram_chat_id = chat_id
     customer.unreachable = False
     if language and not customer.language:

@@ -91,17 +91,26 @@ def release_claim(*, session: Session, invitation: SurveyInvitation, due_at: dat
     session.flush()
 
 
-def mark_send_started(*, session: Session, invitation_id: int, now: datetime) -> None:
-    """Record that the request to the chat platform is about to leave.
+def mark_send_started(
+    *, session: Session, invitation_id: int, claimed_at: datetime | None, now: datetime
+) -> bool:
+    """Record that the request to the chat platform is about to leave; False when our
+    claim has lapsed (another worker took the invitation over).
 
     After a crash, a claimed invitation without this mark was certainly not sent (safe
     to send again); one with it may have been (never sent again).
     """
-    session.exec(
+    result = session.exec(
         update(SurveyInvitation)
-        .where(SurveyInvitation.id == invitation_id)
+        .where(
+            SurveyInvitation.id == invitation_id,
+            SurveyInvitation.status == InvitationStatus.PENDING,
+            SurveyInvitation.send_claimed_at == claimed_at,
+            col(SurveyInvitation.send_started_at).is_(None),
+        )
         .values(send_started_at=now, updated_at=now)
     )
+    return result.rowcount == 1
 
 
 def stale_claims(

@@ -13,6 +13,7 @@ from tests.auxil.factories import (
     answers_of,
     arecord,
     button_data,
+    classifications,
     invitation,
     link_token,
 )
@@ -68,6 +69,13 @@ async def test_exit_survey_is_answered_with_a_button_and_free_text_and_stored(
     assert (await asyncio.to_thread(invitation, deps, invitation_id)).status == (
         InvitationStatus.COMPLETED
     )
+    labels = await asyncio.to_thread(classifications, deps, [a.id for a in stored])
+    assert [(label.category, label.method) for label in labels] == [
+        ("price", "customer_choice"),
+        ("price", labels[1].method),
+    ]
+    assert labels[0].confidence == 1.0
+    assert labels[1].sentiment in ("neutral", "negative")
 
 
 async def test_low_csat_branches_to_what_could_we_do_better_in_persian(

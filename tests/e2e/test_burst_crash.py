@@ -1,0 +1,148 @@
+"""Exactly once under crashes and competition: real `churnbot run` processes."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from storage.db import make_engine, upgrade
+from storage.models import InvitationStatus, SurveyInvitation
+from tests.auxil.factories import seed_due_invitations
+from tests.auxil.telegram_api import FakeTelegram, TelegramServer
+from tests.conftest import make_settings
+from tests.e2e.test_restart import BotProcess
+
+pytestmark = pytest.mark.e2e
+
+
+def _survey_messages(fake: FakeTelegram) -> Counter[int]:
+    return Counter(
+        params["chat_id"]
+        for method, params, _ in fake.calls("sendMessage")
+        if "main reason" in str(params.get("text", ""))
+    )
+
+
+def _statuses(database_url: str) -> list[SurveyInvitation]:
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            return list(session.exec(select(SurveyInvitation)).all())
+    finally:
+        engine.dispose()
+
+
+def _wait_until_settled(database_url: str, timeout: float) -> list[SurveyInvitation]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = _statuses(database_url)
+        if all(row.status != InvitationStatus.PENDING for row in rows):
+            return rows
+        if time.monotonic() > deadline:
+            pending = sum(row.status == InvitationStatus.PENDING for row in rows)
+            raise AssertionError(f"{pending} invitations still pending after {timeout}s")
+        time.sleep(0.25)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[BotProcess]]:
+    started: list[BotProcess] = []
+    yield started
+    for process in started:
+        process.stop()
+
+
+def _process(
+    telegram_server: TelegramServer, database_url: str, workdir: Path, **env: str
+) -> BotProcess:
+    workdir.mkdir(parents=True, exist_ok=True)
+    settings = make_settings(database_url, telegram_api_base_url=telegram_server.base_url)
+    process = BotProcess(settings, workdir)
+    process.env.update(env)
+    return process
+
+
+def test_kill_9_during_a_burst_then_restart_sends_every_survey_at_most_once(
+    telegram_server: TelegramServer,
+    database_url: str,
+    tmp_path: Path,
+    processes: list[BotProcess],
+) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    seed_due_invitations(engine, 150, chat_base=50_000)
+    engine.dispose()
+    fake = telegram_server.fake
+    bot = _process(
+        telegram_server,
+        database_url,
+        tmp_path / "bot",
+        DELIVERY_BATCH="20",
+        DELIVERY_CLAIM_TIMEOUT_SECONDS="3",
+    )
+    processes.append(bot)
+    bot.start()
+    fake.wait_for(lambda f: sum(_survey_messages(f).values()) >= 40, timeout=60)
+    bot.kill()
+    sent_before_restart = sum(_survey_messages(fake).values())
+    assert sent_before_restart < 150, "the burst finished before the kill"
+    bot.start()
+
+    rows = _wait_until_settled(database_url, timeout=90)
+    messages = _survey_messages(fake)
+    assert max(messages.values()) == 1, "a customer received the survey twice"
+    by_chat = {50_000 + int(row.customer_id) - 1: row for row in rows}
+    assert len(rows) == 150
+    for row in rows:
+        assert row.status in (InvitationStatus.SENT, InvitationStatus.FAILED), row
+    confirmed = [row for row in rows if row.status == "sent" and not row.status_reason]
+    assert len(confirmed) >= 150 - 8  # at most the in-flight sends are unconfirmed
+    assert sum(messages.values()) >= len(confirmed)
+    assert by_chat  # every row maps to a seeded chat
+
+
+@pytest.mark.postgres
+def test_two_instances_on_postgres_deliver_2000_surveys_without_a_duplicate(
+    telegram_server: TelegramServer,
+    postgres_database_url: str,
+    tmp_path: Path,
+    processes: list[BotProcess],
+) -> None:
+    database_url = postgres_database_url
+    engine = make_engine(database_url)
+    upgrade(engine)
+    seed_due_invitations(engine, 2000, chat_base=60_000)
+    engine.dispose()
+    fake = telegram_server.fake
+    env = {
+        # Webhook mode: two instances must not both long-poll one bot.
+        "TELEGRAM_WEBHOOK_URL": "https://bot.example.test",
+        "TELEGRAM_RATE_LIMIT": "false",
+        "DELIVERY_BATCH": "50",
+        "LOG_LEVEL": "INFO",
+    }
+    for name in ("one", "two"):
+        process = _process(telegram_server, database_url, tmp_path / name, **env)
+        processes.append(process)
+    for process in processes:
+        process.start()
+
+    rows = _wait_until_settled(database_url, timeout=120)
+    messages = _survey_messages(fake)
+    assert len(messages) == 2000
+    assert set(messages.values()) == {1}
+    assert {row.status for row in rows} == {InvitationStatus.SENT}
+    for process in processes:
+        process.stop()
+    shares = [
+        sum(int(n) for n in re.findall(r"delivery: (\d+) sent", process.log.read_text()))
+        for process in processes
+    ]
+    assert sum(shares) == 2000
+    assert min(shares) > 0, f"one instance sent nothing: {shares}"

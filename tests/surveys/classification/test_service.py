@@ -1,0 +1,217 @@
+"""Classification of stored answers, corrections and reclassification, on SQLite."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from storage.clock import utcnow
+from storage.db import make_engine, upgrade
+from storage.models import Answer, Customer, SurveyInvitation
+from storage.queries import classification as queries
+from surveys.classification import Classifier
+from surveys.classification.service import (
+    classify_answer,
+    load_correction_memory,
+    reclassify,
+    relabel,
+)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path}/t.db")
+    upgrade(engine)
+    return engine
+
+
+def _answer(session: Session, **fields: object) -> Answer:
+    customer = Customer(external_id=f"c-{utcnow().timestamp()}-{id(fields)}")
+    session.add(customer)
+    session.flush()
+    answer = Answer(customer_id=customer.id, **fields)  # type: ignore[arg-type]
+    session.add(answer)
+    session.flush()
+    return answer
+
+
+def _exit_invitation(session: Session) -> tuple[int, int]:
+    customer = Customer(external_id=f"exit-{id(session)}")
+    session.add(customer)
+    session.flush()
+    invitation = SurveyInvitation(customer_id=customer.id, survey_key="exit")  # type: ignore[arg-type]
+    session.add(invitation)
+    session.flush()
+    return customer.id, invitation.id  # type: ignore[return-value]
+
+
+def test_reason_button_alone_is_classified_with_full_confidence(
+    engine: Engine, classifier: Classifier
+) -> None:
+    with Session(engine) as session:
+        customer_id, invitation_id = _exit_invitation(session)
+        answer = Answer(
+            customer_id=customer_id,
+            invitation_id=invitation_id,
+            survey_key="exit",
+            question_key="reason",
+            choice_key="price",
+        )
+        session.add(answer)
+        session.flush()
+        row = classify_answer(session=session, answer=answer, classifier=classifier)
+        session.commit()
+        assert row is not None
+        assert (row.category, row.confidence, row.method, row.sentiment) == (
+            "price",
+            1.0,
+            "customer_choice",
+            "neutral",
+        )
+        assert row.classifier_version == classifier.version
+
+
+def test_details_text_keeps_the_reason_choice_as_primary(
+    engine: Engine, classifier: Classifier
+) -> None:
+    with Session(engine) as session:
+        customer_id, invitation_id = _exit_invitation(session)
+        session.add(
+            Answer(
+                customer_id=customer_id,
+                invitation_id=invitation_id,
+                question_key="reason",
+                choice_key="price",
+            )
+        )
+        details = Answer(
+            customer_id=customer_id,
+            invitation_id=invitation_id,
+            question_key="details",
+            text="And the app crashes every day!!",
+        )
+        session.add(details)
+        session.flush()
+        row = classify_answer(session=session, answer=details, classifier=classifier)
+        assert row is not None
+        assert row.category == "price"
+        assert row.method == "customer_choice"
+        assert row.sentiment == "negative"
+        assert "bugs_reliability" in row.secondary
+
+
+def test_other_choice_lets_the_text_decide(engine: Engine, classifier: Classifier) -> None:
+    with Session(engine) as session:
+        customer_id, invitation_id = _exit_invitation(session)
+        session.add(
+            Answer(
+                customer_id=customer_id,
+                invitation_id=invitation_id,
+                question_key="reason",
+                choice_key="other",
+            )
+        )
+        details = Answer(
+            customer_id=customer_id,
+            invitation_id=invitation_id,
+            question_key="details",
+            text="We moved everything to Asana",
+        )
+        session.add(details)
+        session.flush()
+        row = classify_answer(session=session, answer=details, classifier=classifier)
+        assert row is not None
+        assert row.category == "competitor"
+
+
+def test_numeric_only_answer_is_not_classified(engine: Engine, classifier: Classifier) -> None:
+    with Session(engine) as session:
+        answer = _answer(session, question_key="csat", numeric_value=4)
+        assert classify_answer(session=session, answer=answer, classifier=classifier) is None
+
+
+def test_unsolicited_feedback_is_classified_on_its_own(
+    engine: Engine, classifier: Classifier
+) -> None:
+    with Session(engine) as session:
+        answer = _answer(session, question_key="feedback", text="zu teuer geworden")
+        row = classify_answer(session=session, answer=answer, classifier=classifier)
+        assert row is not None
+        assert (row.category, row.language, row.polarity) == ("price", "de", None)
+
+
+def test_saving_twice_updates_the_same_row(engine: Engine, classifier: Classifier) -> None:
+    with Session(engine) as session:
+        answer = _answer(session, question_key="feedback", text="too expensive")
+        classify_answer(session=session, answer=answer, classifier=classifier)
+        answer.text = "the app keeps crashing"
+        row = classify_answer(session=session, answer=answer, classifier=classifier)
+        session.commit()
+        assert row is not None
+        assert row.category == "bugs_reliability"
+        stored = queries.get_classification(session=session, answer_id=answer.id)  # type: ignore[arg-type]
+        assert stored is not None
+        assert stored.category == "bugs_reliability"
+
+
+def test_correction_overrides_the_automatic_label_and_keeps_who_and_when(
+    engine: Engine, classifier: Classifier
+) -> None:
+    with Session(engine) as session:
+        answer = _answer(session, question_key="feedback", text="they changed everything")
+        classify_answer(session=session, answer=answer, classifier=classifier)
+        relabel(session=session, answer_id=answer.id, category="felt_ignored", corrected_by="ann")  # type: ignore[arg-type]
+        session.commit()
+        label = queries.effective_label(session=session, answer_id=answer.id)  # type: ignore[arg-type]
+        assert label is not None
+        assert (label.category, label.corrected) == ("felt_ignored", True)
+        correction = queries.latest_correction(session=session, answer_id=answer.id)  # type: ignore[arg-type]
+        assert correction is not None
+        assert correction.corrected_by == "ann"
+        assert correction.corrected_at.tzinfo is not None
+
+
+def test_relabel_rejects_unknown_category_and_answer(engine: Engine) -> None:
+    with Session(engine) as session:
+        answer = _answer(session, question_key="feedback", text="meh")
+        with pytest.raises(ValueError, match="unknown category 'pricing'"):
+            relabel(session=session, answer_id=answer.id, category="pricing", corrected_by="a")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="no answer with id 999"):
+            relabel(session=session, answer_id=999, category="price", corrected_by="a")
+
+
+def test_reclassify_keeps_corrections_and_teaches_similar_answers(
+    engine: Engine, classifier: Classifier
+) -> None:
+    text = "the new dashboard hides our weekly numbers"
+    with Session(engine) as session:
+        corrected = _answer(session, question_key="feedback", text=text)
+        similar = _answer(session, question_key="feedback", text=text + "!")
+        _answer(session, question_key="csat", numeric_value=2)
+        relabel(session=session, answer_id=corrected.id, category="felt_ignored", corrected_by="m")  # type: ignore[arg-type]
+        session.commit()
+        assert len(load_correction_memory(session=session)) == 1
+        count = reclassify(session=session, classifier=classifier)
+        session.commit()
+        assert count == 2
+        row = queries.get_classification(session=session, answer_id=similar.id)  # type: ignore[arg-type]
+        assert row is not None
+        assert (row.category, row.method) == ("felt_ignored", "correction")
+        label = queries.effective_label(session=session, answer_id=corrected.id)  # type: ignore[arg-type]
+        assert label is not None
+        assert label.corrected
+
+
+def test_reclassify_since_skips_older_answers(engine: Engine, classifier: Classifier) -> None:
+    with Session(engine) as session:
+        _answer(
+            session, question_key="feedback", text="old", answered_at=utcnow() - timedelta(days=9)
+        )
+        _answer(session, question_key="feedback", text="new and too expensive")
+        session.commit()
+        since = utcnow() - timedelta(days=1)
+        assert reclassify(session=session, classifier=classifier, since=since) == 1
