@@ -24,8 +24,9 @@ from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
 
 from bot.context import Deps
+from bot.slack_wiring import SlackParts, alert_for_invitation, build_slack
 from handlers.http import events_api, health
-from handlers.telegram import customer, webhook
+from handlers.telegram import admin, customer, webhook
 from handlers.telegram.sender import TelegramSender
 from storage.session import transact
 from surveys.delivery import Delivery, DeliveryPolicy
@@ -38,7 +39,7 @@ DELIVERY_JOB_ID = "deliver-invitations"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
-def build_application(deps: Deps) -> Application:
+def build_application(deps: Deps, slack: SlackParts | None = None) -> Application:
     """The python-telegram-bot application with every handler registered."""
     settings = deps.settings
     builder = (
@@ -47,6 +48,9 @@ def build_application(deps: Deps) -> Application:
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.file_base_url)
         .concurrent_updates(4)
+        # httpcore checks every pooled connection on every request: keep the pool small
+        # (PTB's default of 256 made that scan the main cost of each call).
+        .connection_pool_size(16)
         .connect_timeout(settings.telegram_timeout_seconds)
         .read_timeout(settings.telegram_timeout_seconds)
         .write_timeout(settings.telegram_timeout_seconds)
@@ -65,7 +69,13 @@ def build_application(deps: Deps) -> Application:
     if settings.telegram_webhook_url:
         builder = builder.updater(None)
     application = builder.build()
-    customer.register(application, deps)
+    # Admin commands first: the customer handlers answer every unknown command with help.
+    admin.register(application, deps)
+
+    async def completed(invitation_id: int) -> None:
+        await alert_for_invitation(deps, slack, invitation_id)
+
+    customer.register(application, deps, on_completed=completed if slack else None)
     application.add_error_handler(_make_error_handler(deps))
     return application
 
@@ -169,7 +179,8 @@ def _probe(
 def _listen(host: str, port: int) -> socket.socket:
     """Bind before serving, so port 0 gives a known free port with no race."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     return sock
@@ -193,11 +204,13 @@ async def serve(
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, stop.set)
-    application = build_application(deps)
+    slack = build_slack(deps)
+    application = build_application(deps, slack)
     scheduler = build_scheduler(deps, build_delivery(deps, application))
     routes: list[BaseRoute] = [
         *events_api.routes(deps),
         *health.routes(deps, _probe(deps, application, scheduler)),
+        *(slack.routes if slack else []),
     ]
     secret_token = webhook.webhook_secret(
         settings.telegram_webhook_secret.get_secret_value()
@@ -230,6 +243,10 @@ async def serve(
                 allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
             )
         scheduler.start()
+        if slack is not None:
+            await slack.start(scheduler)
+            if slack.socket_mode:
+                await slack.socket_mode_handler().connect_async()
         http_task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not http_task.done():  # noqa: ASYNC110 - uvicorn offers only a flag
             await asyncio.sleep(0.01)
@@ -253,6 +270,9 @@ async def serve(
             with contextlib.suppress(Exception):
                 await http_task
             scheduler.shutdown(wait=False)
+            if slack is not None and slack.socket_mode:
+                with contextlib.suppress(Exception):
+                    await slack.socket_mode_handler().close_async()
             if application.updater is not None and application.updater.running:
                 await application.updater.stop()
             await application.stop()

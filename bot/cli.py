@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from bot import cli_classify
+from bot import cli_classify, cli_reports
 from bot.settings import Settings, SettingsError, load_settings
 from storage import db as database
 from storage.queries import answers as answer_queries
@@ -37,6 +37,7 @@ app.add_typer(event_app, name="event")
 app.add_typer(export_app, name="export")
 
 cli_classify.register(app)
+cli_reports.register(app)
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -85,6 +86,9 @@ def run() -> None:
 
     try:
         asyncio.run(serve(deps))
+    except SettingsError as error:
+        err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
     except InvalidToken as error:
         err.print(
             "[red]error:[/red] TELEGRAM_BOT_TOKEN was rejected by the Bot API at "

@@ -52,6 +52,11 @@ class Customer(SQLModel, table=True):
 
 # Something that happened to a customer, as reported by the business (CLI or API).
 class Event(SQLModel, table=True):
+    __table_args__ = (
+        # Period scans of one event type; customer_id makes the reports' state query covering.
+        Index("ix_event_type_occurred_customer", "type", "occurred_at", "customer_id"),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     source_event_id: str = Field(max_length=200, unique=True)
     type: str = Field(max_length=64, index=True)
@@ -68,6 +73,8 @@ class SurveyInvitation(SQLModel, table=True):
         UniqueConstraint("event_id", "survey_key", name="uq_invitation_event_survey"),
         Index("ix_invitation_status_due", "status", "due_at"),
         Index("ix_invitation_customer_status", "customer_id", "status"),
+        # Invitations sent in a period per survey and outcome (survey health), index-only.
+        Index("ix_invitation_sent_at", "sent_at", "survey_key", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -97,6 +104,14 @@ class Answer(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("invitation_id", "question_key", name="uq_answer_invitation_question"),
         Index("ix_answer_answered_at", "answered_at"),
+        # Reason answers and scores of a period; score and customer make it index-only.
+        Index(
+            "ix_answer_question_answered",
+            "question_key",
+            "answered_at",
+            "numeric_value",
+            "customer_id",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -149,4 +164,35 @@ class AppState(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SummaryPostStatus:
+    """Life cycle of one weekly summary post (plain strings, stored as such)."""
+
+    SENDING = "sending"  # claimed by one instance, Slack calls in flight
+    RETRY = "retry"  # a Slack call failed for sure; retried after next_attempt_at
+    POSTED = "posted"
+    FAILED = "failed"  # gave up after the last attempt
+    UNCERTAIN = "uncertain"  # the sender died mid-call: not retried, to never post twice
+
+
+# One weekly summary for one Slack channel: claimed before posting, so it is posted once.
+class SummaryPost(SQLModel, table=True):
+    __tablename__ = "summary_post"
+    __table_args__ = (UniqueConstraint("week", "channel", name="uq_summary_post_week_channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    week: str = Field(max_length=10)
+    channel: str = Field(max_length=100)
+    status: str = Field(max_length=16)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, max_length=500)
+    claimed_by: str | None = Field(default=None, max_length=100)
+    claimed_at: datetime | None = Field(default=None)
+    next_attempt_at: datetime | None = Field(default=None)
+    message_ts: str | None = Field(default=None, max_length=32)
+    chart_posted: bool = Field(default=False)
+    posted_at: datetime | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -210,14 +210,22 @@ class SurveyEngine:
         elif isinstance(question, TextQuestion) and not question.optional:
             return Reply(toast=self.messages.get("invalid_button", language))
         reply = self._record_and_advance(session, invitation, survey, answer)
+        if reply.toast is not None:
+            return reply
+        # The survey lives in one message: it now shows this answer and what comes next
+        # (the next question with its buttons, or the closing words).
+        following = reply.messages[0]
         edit = Edit(
             message_id=invitation.telegram_message_id or 0,
-            text=f"{localize(question.text, language)}\n\n{ANSWER_MARK} {shown}",
+            text=(
+                f"{localize(question.text, language)}\n{ANSWER_MARK} {shown}\n\n{following.text}"
+            ),
+            buttons=following.buttons,
         )
         return Reply(
             toast=self.messages.get("answer_saved", language, answer=shown)[:190],
             edits=(edit,),
-            messages=reply.messages,
+            completed=reply.completed,
         )
 
     # Free text -------------------------------------------------------------------------
@@ -265,11 +273,7 @@ class SurveyEngine:
             )
         else:
             answer.text = text
-        reply = self._record_and_advance(session, invitation, survey, answer)
-        edits: tuple[Edit, ...] = ()
-        if invitation_message := _previous_message(invitation, reply):
-            edits = (Edit(message_id=invitation_message),)
-        return Reply(edits=edits, messages=reply.messages)
+        return self._record_and_advance(session, invitation, survey, answer)
 
     def _store_feedback(
         self, session: Session, customer: Customer, inbound: Inbound, text: str
@@ -307,7 +311,10 @@ class SurveyEngine:
             invitation_queries.set_status(
                 session=session, invitation=invitation, status=InvitationStatus.COMPLETED, now=now
             )
-            return Reply.say(self.closing_text(invitation, answers))
+            return Reply(
+                messages=(Prompt(self.closing_text(invitation, answers)),),
+                completed=invitation.id,
+            )
         invitation.current_step = next_key
         invitation_queries.set_status(
             session=session, invitation=invitation, status=InvitationStatus.IN_PROGRESS, now=now
@@ -354,10 +361,3 @@ def next_step(survey: SurveyDefinition, answered_key: str, answers: list[Answer]
 def _as_int(text: str) -> int | None:
     stripped = text.strip()
     return int(stripped) if stripped.isdigit() and len(stripped) <= 3 else None
-
-
-def _previous_message(invitation: SurveyInvitation, reply: Reply) -> int | None:
-    """The question message whose Skip button should go once the question is answered."""
-    if reply.toast is not None:
-        return None
-    return invitation.telegram_message_id

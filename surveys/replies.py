@@ -22,10 +22,12 @@ class Prompt:
 
 @dataclass(frozen=True)
 class Edit:
-    """Replace the text (and drop the buttons) of a message we sent earlier."""
+    """Replace the text and buttons of a message we sent earlier (no text: drop the
+    buttons only)."""
 
     message_id: int
     text: str | None = None
+    buttons: tuple[tuple[Button, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Reply:
     toast: str | None = None
     edits: tuple[Edit, ...] = ()
     messages: tuple[Prompt, ...] = field(default_factory=tuple)
+    completed: int | None = None  # the invitation this action completed, if any
 
     @classmethod
     def say(cls, text: str) -> Reply:

@@ -7,6 +7,7 @@ loop, render the `Reply`. Survey state is in the database, so PTB keeps none.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from telegram import Update
 from telegram.error import BadRequest
@@ -29,11 +30,15 @@ from surveys.replies import Edit, Reply
 log = logging.getLogger(__name__)
 
 
+OnCompleted = Callable[[int], Awaitable[object]]
+
+
 class CustomerHandlers:
     """Every handler a customer's update can reach, bound to the dependencies."""
 
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, on_completed: OnCompleted | None = None) -> None:
         self.deps = deps
+        self.on_completed = on_completed
 
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Link the chat with a deep-link token, or opt back in."""
@@ -115,7 +120,11 @@ class CustomerHandlers:
             )
             reply = _aim_edits_at(reply, query.message.message_id)
         await query.answer(reply.toast)
-        await self.render(update, context, Reply(edits=reply.edits, messages=reply.messages))
+        await self.render(
+            update,
+            context,
+            Reply(edits=reply.edits, messages=reply.messages, completed=reply.completed),
+        )
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Store a typed answer, or unsolicited feedback when no survey is open."""
@@ -164,14 +173,17 @@ class CustomerHandlers:
                     )
                 else:
                     await context.bot.edit_message_text(
-                        chat_id=chat.id, message_id=edit.message_id, text=edit.text
+                        chat_id=chat.id,
+                        message_id=edit.message_id,
+                        text=edit.text,
+                        reply_markup=keyboard(edit.buttons),
                     )
             except BadRequest as error:
                 # The message may be too old to edit or already in that state: harmless.
                 log.info("edit of message %s skipped: %s", edit.message_id, error.message)
         for prompt in reply.messages:
             sent = await context.bot.send_message(
-                chat_id=chat.id, text=prompt.text, reply_markup=keyboard(prompt)
+                chat_id=chat.id, text=prompt.text, reply_markup=keyboard(prompt.buttons)
             )
             if prompt.invitation_id is not None:
                 await transact(
@@ -180,6 +192,8 @@ class CustomerHandlers:
                         self.deps.surveys.remember_message(session, i, m)
                     ),
                 )
+        if reply.completed is not None and self.on_completed is not None:
+            await self.on_completed(reply.completed)
 
 
 def _who(update: Update) -> tuple[int, str | None]:
@@ -190,7 +204,9 @@ def _who(update: Update) -> tuple[int, str | None]:
 
 def _aim_edits_at(reply: Reply, message_id: int) -> Reply:
     """Survey edits after a tap concern the tapped message itself."""
-    edits = tuple(Edit(message_id=message_id, text=edit.text) for edit in reply.edits)
+    edits = tuple(
+        Edit(message_id=message_id, text=edit.text, buttons=edit.buttons) for edit in reply.edits
+    )
     return Reply(toast=reply.toast, edits=edits, messages=reply.messages)
 
 
@@ -198,10 +214,13 @@ def _drop_buttons(message_id: int) -> Edit:
     return Edit(message_id=message_id)
 
 
-def register(application: Application, deps: Deps) -> None:
+def register(
+    application: Application, deps: Deps, on_completed: OnCompleted | None = None
+) -> None:
     """Add the customer handlers. Order matters: commands first, unknown commands next,
-    then plain text, so a command is never stored as feedback."""
-    handlers = CustomerHandlers(deps)
+    then plain text, so a command is never stored as feedback. `on_completed` hears of
+    every survey a customer finishes (after the reply is shown), e.g. for Slack alerts."""
+    handlers = CustomerHandlers(deps, on_completed)
     private = filters.ChatType.PRIVATE
     application.add_handler(CommandHandler("start", handlers.on_start, filters=private))
     application.add_handler(CommandHandler("stop", handlers.on_stop, filters=private))

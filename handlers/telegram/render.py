@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from surveys.replies import Prompt
+from surveys.replies import Button
 
 BUTTON_LABEL_LIMIT = 64
 
 
-def keyboard(prompt: Prompt) -> InlineKeyboardMarkup | None:
-    if not prompt.buttons:
+def keyboard(buttons: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
+    if not buttons:
         return None
     return InlineKeyboardMarkup(
         [
@@ -18,6 +18,6 @@ def keyboard(prompt: Prompt) -> InlineKeyboardMarkup | None:
                 InlineKeyboardButton(button.label[:BUTTON_LABEL_LIMIT], callback_data=button.data)
                 for button in row
             ]
-            for row in prompt.buttons
+            for row in buttons
         ]
     )

@@ -22,7 +22,7 @@ class TelegramSender:
     async def send(self, chat_id: int, prompt: Prompt) -> int:
         try:
             message = await self._bot.send_message(
-                chat_id=chat_id, text=prompt.text, reply_markup=keyboard(prompt)
+                chat_id=chat_id, text=prompt.text, reply_markup=keyboard(prompt.buttons)
             )
         except Forbidden as error:
             raise RecipientUnreachable(error.message) from error

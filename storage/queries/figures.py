@@ -1,6 +1,6 @@
 """Aggregate queries behind the churn figures; the reports in `surveys/reports` shape them.
 
-Everything is filtered by an indexed time column (see storage/models_reports.py):
+Everything is filtered by an indexed time column (see the indexes in storage/models.py):
 event(type, occurred_at, customer_id), answer(question_key, answered_at),
 survey_invitation(sent_at). Large sets are counted in SQL; only the period's cancellations
 and reason answers (thousands, not millions) come back as rows.
@@ -24,9 +24,10 @@ from storage.models import (
     Event,
     InvitationStatus,
     LabelCorrection,
+    SummaryPost,
+    SummaryPostStatus,
     SurveyInvitation,
 )
-from storage.models_reports import SummaryPost, SummaryPostStatus
 
 STARTED = "subscription.started"
 CANCELLED = "subscription.cancelled"
@@ -164,10 +165,16 @@ def cancellations(*, session: Session, start: datetime, end: datetime) -> list[C
 
 
 def reason_rows(
-    *, session: Session, start: datetime, end: datetime, light: bool = False
+    *,
+    session: Session,
+    start: datetime | None,
+    end: datetime | None,
+    light: bool = False,
+    invitation_id: int | None = None,
 ) -> list[ReasonRow]:
-    """The exit survey reason answers given in [start, end), with their details answer,
-    automatic labels, customer and lost revenue. `light` skips texts and revenue."""
+    """The exit survey reason answers given in [start, end) (or of one invitation), with
+    their details answer, automatic labels, customer and lost revenue. `light` skips texts
+    and revenue."""
     reason = aliased(Answer, name="reason")
     details = aliased(Answer, name="details")
     reason_label = aliased(AnswerClassification, name="reason_label")
@@ -203,13 +210,12 @@ def reason_rows(
             and_(details.invitation_id == reason.invitation_id, details.question_key == "details"),
         )
         .outerjoin(details_label, details_label.answer_id == details.id)
-        .where(
-            reason.question_key == "reason",
-            reason.survey_key == "exit",
-            reason.answered_at >= start,
-            reason.answered_at < end,
-        )
+        .where(reason.question_key == "reason", reason.survey_key == "exit")
     )
+    if invitation_id is not None:
+        statement = statement.where(reason.invitation_id == invitation_id)
+    if start is not None and end is not None:
+        statement = statement.where(reason.answered_at >= start, reason.answered_at < end)
     if not light:
         statement = (
             statement.join(Customer, col(Customer.id) == reason.customer_id)
@@ -264,6 +270,22 @@ def corrections_near(*, session: Session, start: datetime, end: datetime) -> lis
             col(Answer.answered_at) >= start - timedelta(days=2),
             col(Answer.answered_at) < end + timedelta(days=2),
         )
+        .order_by(col(LabelCorrection.corrected_at), col(LabelCorrection.id))
+    )
+    return [CorrectionRow(*row) for row in session.exec(statement)]
+
+
+def corrections_of(*, session: Session, answer_ids: list[int]) -> list[CorrectionRow]:
+    """Corrections of a few answers, oldest first."""
+    statement = (
+        select(
+            col(LabelCorrection.answer_id),
+            col(LabelCorrection.category),
+            col(LabelCorrection.sentiment),
+            col(LabelCorrection.corrected_at),
+            col(LabelCorrection.id),
+        )
+        .where(col(LabelCorrection.answer_id).in_(answer_ids))
         .order_by(col(LabelCorrection.corrected_at), col(LabelCorrection.id))
     )
     return [CorrectionRow(*row) for row in session.exec(statement)]

@@ -130,9 +130,9 @@ def classify_on_arrival(classifier: Classifier) -> Callable[..., AnswerClassific
     corrections made so far (read afresh, since another instance may have added one)."""
 
     def hook(*, session: Session, answer: Answer) -> AnswerClassification | None:
-        memory = load_correction_memory(session=session)
-        return classify_answer(
-            session=session, answer=answer, classifier=classifier.with_corrections(memory)
-        )
+        learned = classifier
+        if answer.text and answer.text.strip():
+            learned = classifier.with_corrections(load_correction_memory(session=session))
+        return classify_answer(session=session, answer=answer, classifier=learned)
 
     return hook

@@ -31,6 +31,16 @@ async def _link(bot: RunningBot, chat_id: int, customer_id: str, language: str =
     await fake.async_wait_for_messages(chat_id, before + 1)
 
 
+async def _edited(fake: FakeTelegram, chat_id: int, message_id: int, containing: str) -> dict:
+    """Wait until our message `message_id` has been edited to contain `containing`."""
+
+    def current() -> dict:
+        return next(m for m in fake.sent_messages(chat_id) if m["message_id"] == message_id)
+
+    await fake.async_wait_for(lambda _: containing in current()["text"])
+    return current()
+
+
 def _last(fake: FakeTelegram, chat_id: int) -> dict:
     return fake.sent_messages(chat_id)[-1]
 
@@ -50,14 +60,13 @@ async def test_exit_survey_is_answered_with_a_button_and_free_text_and_stored(
     assert len(labels) == 11
 
     fake.push_callback(chat, question["message_id"], button_data(question, "too expensive"))
-    details = (await fake.async_wait_for_messages(chat, 3))[-1]
-    assert "Anything else" in details["text"]
-    edited = next(m for m in fake.sent_messages(chat) if m["message_id"] == question["message_id"])
-    assert "✓ It's too expensive" in edited["text"]
-    assert "reply_markup" not in edited or not edited["reply_markup"]["inline_keyboard"]
+    details = await _edited(fake, chat, question["message_id"], "Anything else")
+    assert "✓ It's too expensive" in details["text"]
+    assert button_data(details, "Skip")
+    assert len(fake.sent_messages(chat)) == 2, "the survey stays in one message"
 
     fake.push_message(chat, "Our budget was cut 💸 — маленький бюджет")
-    closing = (await fake.async_wait_for_messages(chat, 4))[-1]
+    closing = (await fake.async_wait_for_messages(chat, 3))[-1]
     assert "Thank you for telling us" in closing["text"]
     assert "30% off" in closing["text"]
 
@@ -88,25 +97,27 @@ async def test_low_csat_branches_to_what_could_we_do_better_in_persian(
     question = (await fake.async_wait_for_messages(chat, 2))[-1]
     assert question["text"].startswith("\u200f")
     fake.push_callback(chat, question["message_id"], button_data(question, "2"))
-    follow_up = (await fake.async_wait_for_messages(chat, 3))[-1]
+    follow_up = await _edited(fake, chat, question["message_id"], "✓ 2")
     assert follow_up["text"].startswith("\u200f")
-    assert any("\u0600" <= char <= "\u06ff" for char in follow_up["text"]), (
+    improve = follow_up["text"].split("\n\n", 1)[1]
+    assert improve.startswith("\u200f")
+    assert any("\u0600" <= char <= "\u06ff" for char in improve), (
         "the follow-up question should be in Persian"
     )
     skip = follow_up["reply_markup"]["inline_keyboard"][0][0]
     fake.push_message(chat, "پشتیبانی خیلی کند بود")
-    await fake.async_wait_for_messages(chat, 4)
+    closing = (await fake.async_wait_for_messages(chat, 3))[-1]
+    assert closing["text"].startswith("\u200f")
 
     stored = await asyncio.to_thread(answers_of, deps, invitation_id)
     assert [(a.question_key, a.numeric_value, a.text) for a in stored] == [
         ("csat", 2, None),
         ("improve", None, "پشتیبانی خیلی کند بود"),
     ]
-    skip_message = next(
-        m for m in fake.sent_messages(chat) if m["message_id"] == follow_up["message_id"]
-    )
-    assert skip["text"]
-    assert not skip_message.get("reply_markup", {}).get("inline_keyboard")
+    fake.push_callback(chat, question["message_id"], skip["callback_data"])
+    await fake.async_wait_for(lambda f: len(f.callback_answers()) >= 2)
+    assert fake.callback_answers()[-1]["text"] == deps.surveys.messages.get("stale_button", "fa")
+    assert len(await asyncio.to_thread(answers_of, deps, invitation_id)) == 2
 
 
 async def test_high_csat_offers_an_optional_comment_that_can_be_skipped(
@@ -118,11 +129,12 @@ async def test_high_csat_offers_an_optional_comment_that_can_be_skipped(
     invitation_id = await arecord(deps, INTERACTION_COMPLETED, "cust-happy", "T-2")
     question = (await fake.async_wait_for_messages(chat, 2))[-1]
     fake.push_callback(chat, question["message_id"], button_data(question, "5"))
-    comment = (await fake.async_wait_for_messages(chat, 3))[-1]
-    assert "Glad to hear it" in comment["text"]
+    comment = await _edited(fake, chat, question["message_id"], "Glad to hear it")
     fake.push_callback(chat, comment["message_id"], button_data(comment, "Skip"))
-    closing = (await fake.async_wait_for_messages(chat, 4))[-1]
-    assert "Thank you for your feedback" in closing["text"]
+    closing = await _edited(fake, chat, question["message_id"], "Thank you for your feedback")
+    assert "✓ Skipped" in closing["text"]
+    assert not closing.get("reply_markup", {}).get("inline_keyboard")
+    assert len(fake.sent_messages(chat)) == 2
     stored = await asyncio.to_thread(answers_of, deps, invitation_id)
     assert [(a.question_key, a.numeric_value, a.text) for a in stored] == [
         ("csat", 5, None),

@@ -88,12 +88,12 @@ def test_survey_resumes_after_kill_9_and_answers_sent_while_down_are_processed(
     question = fake.wait_for_messages(chat, 2, timeout=15)[-1]
 
     fake.push_callback(chat, question["message_id"], button_data(question, "support"))
-    fake.wait_for_messages(chat, 3)
+    fake.wait_for(lambda f: "Anything else" in f.sent_messages(chat)[-1]["text"], timeout=15)
     bot_process.kill()
 
     fake.push_message(chat, "Nobody answered my ticket for two weeks")
     bot_process.start()
-    closing = fake.wait_for_messages(chat, 4, timeout=30)[-1]
+    closing = fake.wait_for_messages(chat, 3, timeout=30)[-1]
     assert "Thank you for telling us" in closing["text"]
     assert "support lead" in closing["text"]
     stored = answers_of(deps, invitation_id)

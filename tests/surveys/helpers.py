@@ -90,6 +90,14 @@ def button_data(prompt: Prompt, label: str) -> str:
     raise AssertionError(f"no button {label!r} among {labels}")
 
 
+def next_after_tap(reply: Reply) -> Prompt:
+    """What a tap shows next: the tapped message is edited to the answer, then the next
+    question (with its buttons) or the closing words, after a blank line."""
+    [edit] = reply.edits
+    assert edit.text is not None
+    return Prompt(text=edit.text.split("\n\n", 1)[1], buttons=edit.buttons)
+
+
 def tap(deps: Deps, chat_id: int, data: str, *, language_code: str | None = None) -> Reply:
     return run_unit(
         deps.db,

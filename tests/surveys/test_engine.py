@@ -14,6 +14,7 @@ from tests.surveys.helpers import (
     all_answers,
     button_data,
     invitation,
+    next_after_tap,
     open_survey,
     say,
     tap,
@@ -44,9 +45,9 @@ def _closing(deps: Deps, survey: str, language: str = "en") -> str:
 def test_low_csat_branches_to_the_improve_question(deps: Deps, csat: OpenSurvey) -> None:
     reply = tap(deps, csat.chat_id, button_data(csat.prompt, "2"))
 
-    assert [prompt.text for prompt in reply.messages] == [
-        _text(deps, "post_interaction", "improve")
-    ]
+    assert reply.messages == ()
+    assert next_after_tap(reply).text == _text(deps, "post_interaction", "improve")
+    assert reply.edits[0].text.startswith(_text(deps, "post_interaction", "csat"))
     assert invitation(deps.db, csat.invitation_id).current_step == "improve"
     [answer] = all_answers(deps.db)
     assert (answer.question_key, answer.numeric_value) == ("csat", 2)
@@ -56,9 +57,7 @@ def test_low_csat_branches_to_the_improve_question(deps: Deps, csat: OpenSurvey)
 def test_high_csat_branches_to_the_comment_question(deps: Deps, csat: OpenSurvey) -> None:
     reply = tap(deps, csat.chat_id, button_data(csat.prompt, "5"))
 
-    assert [prompt.text for prompt in reply.messages] == [
-        _text(deps, "post_interaction", "comment")
-    ]
+    assert next_after_tap(reply).text == _text(deps, "post_interaction", "comment")
     stored = invitation(deps.db, csat.invitation_id)
     assert stored.current_step == "comment"
     assert stored.status == InvitationStatus.IN_PROGRESS
@@ -87,11 +86,13 @@ def test_text_answer_completes_the_survey_with_the_closing_message(
 def test_skip_on_optional_text_stores_an_empty_answer_and_advances(
     deps: Deps, csat: OpenSurvey
 ) -> None:
-    comment = tap(deps, csat.chat_id, button_data(csat.prompt, "5")).messages[0]
+    comment = next_after_tap(tap(deps, csat.chat_id, button_data(csat.prompt, "5")))
 
     reply = tap(deps, csat.chat_id, button_data(comment, _message(deps, "skip_button")))
 
-    assert [prompt.text for prompt in reply.messages] == [_closing(deps, "post_interaction")]
+    assert next_after_tap(reply).text == _closing(deps, "post_interaction")
+    assert reply.edits[0].buttons == ()
+    assert reply.completed == csat.invitation_id
     skipped = all_answers(deps.db)[-1]
     assert skipped.question_key == "comment"
     assert (skipped.text, skipped.numeric_value, skipped.choice_key) == (None, None, None)
@@ -102,7 +103,7 @@ def test_exit_reason_price_gets_the_price_win_back_offer(
     deps: Deps, exit_survey: OpenSurvey
 ) -> None:
     details = tap(deps, exit_survey.chat_id, button_data(exit_survey.prompt, "It's too expensive"))
-    assert details.messages[0].text == _text(deps, "exit", "details")
+    assert next_after_tap(details).text == _text(deps, "exit", "details")
 
     reply = say(deps, exit_survey.chat_id, "Doubled in price at renewal")
 
@@ -147,7 +148,7 @@ def test_forged_button_data_changes_nothing(deps: Deps, csat: OpenSurvey) -> Non
 
 
 def test_button_of_a_completed_survey_gets_the_stale_toast(deps: Deps, csat: OpenSurvey) -> None:
-    comment = tap(deps, csat.chat_id, button_data(csat.prompt, "5")).messages[0]
+    comment = next_after_tap(tap(deps, csat.chat_id, button_data(csat.prompt, "5")))
     tap(deps, csat.chat_id, button_data(comment, "Skip"))
     before = len(all_answers(deps.db))
 
@@ -316,7 +317,7 @@ def test_persian_customer_tapping_a_reason_gets_persian_follow_up(deps: Deps) ->
 
     reply = tap(deps, survey.chat_id, button_data(survey.prompt, "خیلی گران است"))
 
-    assert [prompt.text for prompt in reply.messages] == [_text(deps, "exit", "details", "fa")]
+    assert next_after_tap(reply).text == _text(deps, "exit", "details", "fa")
 
 
 def test_unknown_language_falls_back_to_english(deps: Deps) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:52:45.421226
+Create Date: 2026-11-23 16:52:33.810601
 """
 
 from __future__ import annotations
@@ -47,6 +47,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_customer_external_id"), ["external_id"], unique=True)
 
     op.create_table(
+        "summary_post",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("week", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("claimed_by", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("claimed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("next_attempt_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("message_ts", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("chart_posted", sa.Boolean(), nullable=False),
+        sa.Column("posted_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("week", "channel", name="uq_summary_post_week_channel"),
+    )
+    op.create_table(
         "event",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("source_event_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -63,6 +82,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_event_customer_id"), ["customer_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_event_occurred_at"), ["occurred_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_event_type"), ["type"], unique=False)
+        batch_op.create_index(
+            "ix_event_type_occurred_customer", ["type", "occurred_at", "customer_id"], unique=False
+        )
 
     op.create_table(
         "survey_invitation",
@@ -95,6 +117,9 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_invitation_customer_status", ["customer_id", "status"], unique=False
         )
+        batch_op.create_index(
+            "ix_invitation_sent_at", ["sent_at", "survey_key", "status"], unique=False
+        )
         batch_op.create_index("ix_invitation_status_due", ["status", "due_at"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_survey_invitation_created_at"), ["created_at"], unique=False
@@ -124,6 +149,11 @@ def upgrade() -> None:
     with op.batch_alter_table("answer", schema=None) as batch_op:
         batch_op.create_index("ix_answer_answered_at", ["answered_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_answer_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index(
+            "ix_answer_question_answered",
+            ["question_key", "answered_at", "numeric_value", "customer_id"],
+            unique=False,
+        )
 
     op.create_table(
         "answer_classification",
@@ -175,6 +205,7 @@ def downgrade() -> None:
 
     op.drop_table("answer_classification")
     with op.batch_alter_table("answer", schema=None) as batch_op:
+        batch_op.drop_index("ix_answer_question_answered")
         batch_op.drop_index(batch_op.f("ix_answer_customer_id"))
         batch_op.drop_index("ix_answer_answered_at")
 
@@ -183,15 +214,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_survey_invitation_survey_key"))
         batch_op.drop_index(batch_op.f("ix_survey_invitation_created_at"))
         batch_op.drop_index("ix_invitation_status_due")
+        batch_op.drop_index("ix_invitation_sent_at")
         batch_op.drop_index("ix_invitation_customer_status")
 
     op.drop_table("survey_invitation")
     with op.batch_alter_table("event", schema=None) as batch_op:
+        batch_op.drop_index("ix_event_type_occurred_customer")
         batch_op.drop_index(batch_op.f("ix_event_type"))
         batch_op.drop_index(batch_op.f("ix_event_occurred_at"))
         batch_op.drop_index(batch_op.f("ix_event_customer_id"))
 
     op.drop_table("event")
+    op.drop_table("summary_post")
     with op.batch_alter_table("customer", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_customer_external_id"))
 

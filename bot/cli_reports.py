@@ -1,0 +1,131 @@
+"""`churnbot summary` and `churnbot stats`: the figures in the terminal (rich), same as Slack.
+
+`register(app)` adds the commands to the main typer app (called from bot/cli.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from surveys.reports.figures import Figures
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _deps():
+    from bot.cli import _deps as build
+    from bot.cli import _settings
+
+    return build(_settings())
+
+
+def _figures(deps, period) -> Figures:
+    from storage.session import run_unit
+    from surveys.reports.figures import compute_figures
+
+    return run_unit(
+        deps.db, lambda session: compute_figures(session=session, period=period, now=deps.clock())
+    )
+
+
+def print_figures(figures: Figures, console: Console = out, *, title: str) -> None:
+    """Headline table, reasons table with trend, quotes, emerging reasons, survey health."""
+    from surveys.reports.render import category_label, headline, health_line, money
+
+    console.rule(f"[bold]{title}")
+    table = Table(show_header=False, box=None)
+    for name, value in headline(figures):
+        table.add_row(f"[bold]{name}", value)
+    console.print(table)
+    for line in figures.customers.formulas():
+        console.print(f"  [dim]{line}[/dim]", highlight=False)
+    reasons = Table(title=f"Reasons (vs {figures.previous.label})", title_justify="left")
+    for column in ("reason", "count", "share", "trend", "revenue lost", "sentiment"):
+        reasons.add_column(column, justify="right" if column != "reason" else "left")
+    for reason in figures.reasons:
+        sentiments = ", ".join(f"{k} {v}" for k, v in sorted(reason.sentiments.items()))
+        trend = reason.trend if reason.trend == "new" else f"{reason.trend} {reason.change:+d}"
+        reasons.add_row(
+            category_label(reason.category),
+            str(reason.count),
+            reason.share.display(),
+            trend,
+            money(reason.revenue_lost),
+            sentiments,
+        )
+    console.print(reasons)
+    for reason in figures.reasons:
+        for quote in reason.quotes:
+            console.print(f"  [italic]“{quote.text}”[/italic] — {category_label(reason.category)}")
+    for group in figures.emerging:
+        console.print(f"Possible new reason “{group.label}”: {group.count} answers")
+    console.print(health_line(figures), highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `summary` and `stats` to the churnbot command line."""
+
+    @app.command()
+    def summary(
+        week: Annotated[
+            str | None, typer.Option(help="ISO week, e.g. 2026-W46 (default: last week)")
+        ] = None,
+        post: Annotated[
+            bool, typer.Option("--post", help="Also post it to SLACK_SUMMARY_CHANNEL")
+        ] = False,
+    ) -> None:
+        """Print the weekly churn summary; --post sends it to Slack (once per week)."""
+        from surveys.reports.weekly import parse_week
+
+        deps = _deps()
+        try:
+            period = parse_week(week, now=deps.clock(), zone=deps.settings.zone)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--week") from error
+        print_figures(_figures(deps, period), title=f"Weekly churn summary · {period.label}")
+        if post:
+            _post(deps, period)
+
+    @app.command()
+    def stats(
+        period: Annotated[
+            str | None, typer.Argument(help="7d, 30d, 90d, 2026-10, 2026-W46 or from..to")
+        ] = None,
+    ) -> None:
+        """Print churn figures, reasons and survey health for a period (default 30d)."""
+        from surveys.reports.periods import PeriodError, parse_period
+
+        deps = _deps()
+        try:
+            chosen = parse_period(period, now=deps.clock(), zone=deps.settings.zone)
+        except PeriodError as error:
+            raise typer.BadParameter(str(error), param_hint="PERIOD") from error
+        print_figures(_figures(deps, chosen), title=f"Churn figures · {chosen.label}")
+
+
+def _post(deps, period) -> None:
+    from bot.settings import SettingsError
+    from bot.slack_wiring import build_slack
+
+    try:
+        parts = build_slack(deps)
+    except SettingsError as error:
+        err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+    if parts is None or parts.weekly is None:
+        err.print("[red]error:[/red] set SLACK_BOT_TOKEN and SLACK_SUMMARY_CHANNEL to post")
+        raise typer.Exit(2)
+    outcome = asyncio.run(parts.weekly.publish(period))
+    if outcome.status == "posted":
+        out.print(f"posted {outcome.week} to {outcome.channel}")
+    elif outcome.status == "skipped":
+        out.print(f"{outcome.week} was not posted again: its post is {outcome.detail}")
+    else:
+        err.print(f"[red]{outcome.status}:[/red] {outcome.detail}")
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""Slack adapters: slash command, alert interactions, the summary poster, the error handler."""

@@ -1,0 +1,72 @@
+"""The managers' slash command (`/churn` by default): acknowledge, check, answer later."""
+
+from __future__ import annotations
+
+import asyncio
+from logging import Logger
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+
+from bot.context import Deps
+from storage.session import run_unit
+from surveys.reports.commands import ManagerCommands, UsageError
+
+REFUSAL = "Sorry, only churnbot managers can use this command. Ask an admin to add you."
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    """Add the slash command named by SLACK_COMMAND."""
+    settings = deps.settings
+    managers = frozenset(settings.slack_manager_ids)
+    commands = ManagerCommands(
+        definitions=deps.definitions, zone=settings.zone, command=settings.slack_command
+    )
+
+    async def on_command(
+        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, logger: Logger
+    ) -> None:
+        """Refuse non-managers at once; otherwise acknowledge, run, and respond."""
+        user = command.get("user_id", "")
+        if user not in managers:
+            logger.info(
+                "refused %s %r from non-manager %s",
+                settings.slack_command,
+                command.get("text"),
+                user,
+            )
+            await ack(text=REFUSAL, response_type="ephemeral")
+            return
+        await ack()
+        text = command.get("text") or ""
+        try:
+            rendered = await asyncio.to_thread(
+                run_unit,
+                deps.db,
+                lambda session: commands.run(
+                    session, text, user=f"slack:{user}", now=deps.clock()
+                ),
+            )
+        except UsageError as error:
+            await respond(text=str(error), response_type="ephemeral")
+            return
+        await respond(text=rendered.text, blocks=rendered.blocks, response_type="ephemeral")
+
+    app.command(settings.slack_command)(on_command)
+
+
+async def on_error(error: Exception, body: dict[str, Any], logger: Logger, respond: Any) -> None:
+    """Log every failure with its traceback, then tell the user briefly (when we can)."""
+    logger.error(
+        "Slack request failed: %s", body.get("command") or body.get("type"), exc_info=error
+    )
+    if respond is not None and body.get("response_url"):
+        await respond(
+            text="Sorry, that failed on our side; it has been logged.", response_type="ephemeral"
+        )
+
+
+def register_error_handler(app: AsyncApp) -> None:
+    app.error(on_error)

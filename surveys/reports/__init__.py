@@ -1,0 +1,1 @@
+"""Churn figures, summaries and their renderings, shared by Slack, Telegram and the CLI."""

@@ -1,0 +1,339 @@
+"""Churn figures for a period: one implementation behind Slack, Telegram and the CLI.
+
+Definitions (shown to users with `Ratio.explain`):
+- S: customers subscribed at the start (their latest subscription.started/cancelled event
+  before the start is a start), E: the same at the end, N: customers who started during the
+  period without being subscribed at its start, L: cancellations during the period
+  (voluntary unless the event says `voluntary: false`).
+- churn rate = L / S; retention = (E - N) / S x 100; revenue churn = revenue lost / revenue
+  at start, where revenue lost comes from the cancellation event's `monthly_revenue` or the
+  customer's, and revenue at start is the known `monthly_revenue` of the S customers.
+- A reason is the effective label of an exit survey: the latest manager correction of its
+  reason or details answer, else the automatic label of the reason answer, else (when that
+  is `other`) of the details text.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from storage.queries import figures as queries
+from surveys.reports.periods import Period
+from surveys.reports.text import EmergingReason, Quote, emerging_reasons, representative, scrub
+
+RECENT_DAYS = 30
+TOP_REASONS_WITH_QUOTES = 3
+QUOTES_PER_REASON = 3
+NOT_ENOUGH_DATA = "not enough data"
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A figure that is a division, with its formula; no value when the divisor is zero."""
+
+    name: str
+    formula: str
+    numerator: float
+    denominator: float
+    percent: bool = True
+
+    @property
+    def value(self) -> float | None:
+        if not self.denominator:
+            return None
+        return self.numerator / self.denominator * (100.0 if self.percent else 1.0)
+
+    def display(self) -> str:
+        value = self.value
+        if value is None:
+            return NOT_ENOUGH_DATA
+        return f"{value:.1f}%" if self.percent else f"{value:.2f}"
+
+    def explain(self) -> str:
+        """ "churn rate = L / S = 5 / 100 = 5.0%"."""
+        numbers = f"{_number(self.numerator)} / {_number(self.denominator)}"
+        scale = " x 100" if self.percent else ""
+        return f"{self.name} = {self.formula} = {numbers}{scale} = {self.display()}"
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+@dataclass(frozen=True)
+class CustomerFigures:
+    at_start: int
+    at_end: int
+    new: int
+    lost_voluntary: int
+    lost_involuntary: int
+    revenue_at_start: float
+    revenue_lost: float
+    revenue_known: bool
+
+    @property
+    def lost(self) -> int:
+        return self.lost_voluntary + self.lost_involuntary
+
+    @property
+    def churn_rate(self) -> Ratio:
+        return Ratio("churn rate", "L / S", self.lost, self.at_start)
+
+    @property
+    def retention(self) -> Ratio:
+        return Ratio("retention", "(E - N) / S", self.at_end - self.new, self.at_start)
+
+    @property
+    def revenue_churn(self) -> Ratio:
+        denominator = self.revenue_at_start if self.revenue_known else 0.0
+        return Ratio(
+            "revenue churn", "revenue lost / revenue at start", self.revenue_lost, denominator
+        )
+
+    def formulas(self) -> list[str]:
+        return [
+            f"S = {self.at_start}, E = {self.at_end}, N = {self.new}, "
+            f"L = {self.lost} ({self.lost_voluntary} voluntary, "
+            f"{self.lost_involuntary} involuntary)",
+            self.churn_rate.explain(),
+            self.retention.explain(),
+            self.revenue_churn.explain(),
+        ]
+
+
+@dataclass(frozen=True)
+class ReasonFigure:
+    category: str
+    count: int
+    share: Ratio
+    previous_count: int
+    revenue_lost: float
+    sentiments: dict[str, int]
+    quotes: tuple[Quote, ...] = ()
+
+    @property
+    def change(self) -> int:
+        return self.count - self.previous_count
+
+    @property
+    def trend(self) -> str:
+        """↑ more than last period, ↓ fewer, → the same, "new" when there were none."""
+        if self.previous_count == 0 and self.count:
+            return "new"
+        return "↑" if self.change > 0 else "↓" if self.change < 0 else "→"
+
+
+@dataclass(frozen=True)
+class SurveyHealth:
+    sent: dict[str, tuple[int, int]]
+    csat: dict[int, int]
+    nps: dict[int, int]
+    churned: int
+    churned_after_low_score: int
+    at_risk_count: int
+    at_risk: tuple[queries.AtRiskRow, ...]
+
+    @property
+    def invitations_sent(self) -> int:
+        return sum(sent for sent, _ in self.sent.values())
+
+    @property
+    def response_rate(self) -> Ratio:
+        done = sum(completed for _, completed in self.sent.values())
+        return Ratio("response rate", "completed / sent", done, self.invitations_sent)
+
+    @property
+    def csat_count(self) -> int:
+        return sum(self.csat.values())
+
+    @property
+    def csat_average(self) -> Ratio:
+        total = sum(score * count for score, count in self.csat.items())
+        return Ratio("CSAT average", "sum of scores / answers", total, self.csat_count, False)
+
+    @property
+    def nps_score(self) -> Ratio:
+        """Promoters (9-10) minus detractors (0-6), as a percentage of NPS answers."""
+        promoters = sum(count for score, count in self.nps.items() if score >= 9)
+        detractors = sum(count for score, count in self.nps.items() if score <= 6)
+        return Ratio(
+            "NPS",
+            "(promoters - detractors) / answers",
+            promoters - detractors,
+            sum(self.nps.values()),
+        )
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Everything a summary shows for one period."""
+
+    period: Period
+    previous: Period
+    customers: CustomerFigures
+    reasons: tuple[ReasonFigure, ...]
+    emerging: tuple[EmergingReason, ...]
+    health: SurveyHealth
+    generated_at: datetime
+    answered_exits: int = 0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def reason(self, category: str) -> ReasonFigure | None:
+        return next((reason for reason in self.reasons if reason.category == category), None)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledReason:
+    row: queries.ReasonRow
+    category: str
+    sentiment: str
+
+
+def effective_labels(
+    rows: list[queries.ReasonRow], corrections: list[queries.CorrectionRow]
+) -> list[LabelledReason]:
+    """Apply the rule of the module docstring to each reason row."""
+    latest: dict[int, queries.CorrectionRow] = {}
+    for correction in corrections:  # oldest first: a later one replaces an earlier one
+        latest[correction.answer_id] = correction
+    labelled = []
+    for row in rows:
+        found = [
+            latest[i] for i in (row.answer_id, row.details_id) if i is not None and i in latest
+        ]
+        automatic_sentiment = row.details_sentiment or row.automatic_sentiment or "neutral"
+        if found:
+            correction = max(found, key=lambda c: (c.corrected_at, c.id))
+            category = correction.category
+            sentiment = correction.sentiment or automatic_sentiment
+        else:
+            category = row.automatic or row.choice or "other"
+            if category == "other" and row.details_automatic not in (None, "other"):
+                category = row.details_automatic  # type: ignore[assignment]
+            sentiment = automatic_sentiment
+        labelled.append(LabelledReason(row, category, sentiment))
+    return labelled
+
+
+def labelled_reasons(
+    *, session: Session, period: Period, light: bool = False
+) -> list[LabelledReason]:
+    rows = queries.reason_rows(session=session, start=period.start, end=period.end, light=light)
+    corrections = queries.corrections_near(session=session, start=period.start, end=period.end)
+    return effective_labels(rows, corrections)
+
+
+def quote_of(item: LabelledReason) -> Quote | None:
+    text = (item.row.details_text or item.row.text or "").strip()
+    if not text:
+        return None
+    cleaned = scrub(text, names=[item.row.customer_name])
+    return Quote(
+        answer_id=item.row.details_id or item.row.answer_id, text=cleaned, sentiment=item.sentiment
+    )
+
+
+def compute_figures(
+    *,
+    session: Session,
+    period: Period,
+    now: datetime,
+    quotes: bool = True,
+    quoted_reasons: int = TOP_REASONS_WITH_QUOTES,
+) -> Figures:
+    """Compute every figure of `period` and the comparison with the period before it."""
+    previous = period.previous()
+    counts = queries.customer_counts(session=session, start=period.start, end=period.end)
+    lost = queries.cancellations(session=session, start=period.start, end=period.end)
+    revenue_lost = sum(item.revenue or 0.0 for item in lost)
+    customers = CustomerFigures(
+        at_start=counts.at_start,
+        at_end=counts.at_end,
+        new=counts.new,
+        lost_voluntary=sum(1 for item in lost if item.voluntary),
+        lost_involuntary=sum(1 for item in lost if not item.voluntary),
+        revenue_at_start=counts.revenue_at_start,
+        revenue_lost=revenue_lost,
+        revenue_known=counts.revenue_known_at_start > 0,
+    )
+
+    current = labelled_reasons(session=session, period=period)
+    before = Counter(
+        item.category for item in labelled_reasons(session=session, period=previous, light=True)
+    )
+    by_category: dict[str, list[LabelledReason]] = defaultdict(list)
+    for item in current:
+        by_category[item.category].append(item)
+    total = len(current)
+
+    def weight(category: str) -> tuple[int, float, str]:
+        items = by_category[category]
+        return (-len(items), -sum(item.row.revenue or 0.0 for item in items), category)
+
+    ranked = sorted(by_category, key=weight)
+    reasons = []
+    for rank, category in enumerate(ranked):
+        items = by_category[category]
+        chosen: tuple[Quote, ...] = ()
+        if quotes and rank < quoted_reasons:
+            texts = [quote for item in items if (quote := quote_of(item)) is not None]
+            chosen = tuple(representative(texts, count=QUOTES_PER_REASON))
+        reasons.append(
+            ReasonFigure(
+                category=category,
+                count=len(items),
+                share=Ratio(
+                    f"share of {category}", "answers with this reason / all", len(items), total
+                ),
+                previous_count=before.get(category, 0),
+                revenue_lost=sum(item.row.revenue or 0.0 for item in items),
+                sentiments=dict(Counter(item.sentiment for item in items)),
+                quotes=chosen,
+            )
+        )
+    for category in sorted(set(before) - set(by_category)):
+        reasons.append(
+            ReasonFigure(
+                category=category,
+                count=0,
+                share=Ratio(f"share of {category}", "answers with this reason / all", 0, total),
+                previous_count=before[category],
+                revenue_lost=0.0,
+                sentiments={},
+            )
+        )
+    others = [q for item in by_category.get("other", []) if (q := quote_of(item)) is not None]
+    emerging = tuple(emerging_reasons(others)) if quotes else ()
+
+    at_risk_count, at_risk_rows = queries.at_risk(
+        session=session, since=period.end - timedelta(days=RECENT_DAYS), end=period.end
+    )
+    health = SurveyHealth(
+        sent=queries.invitations_sent(session=session, start=period.start, end=period.end),
+        csat=queries.score_distribution(
+            session=session, question="csat", start=period.start, end=period.end
+        ),
+        nps=queries.score_distribution(
+            session=session, question="nps", start=period.start, end=period.end
+        ),
+        churned=len({item.customer_id for item in lost}),
+        churned_after_low_score=queries.churned_after_low_score(
+            session=session, start=period.start, end=period.end
+        ),
+        at_risk_count=at_risk_count,
+        at_risk=tuple(at_risk_rows),
+    )
+    return Figures(
+        period=period,
+        previous=previous,
+        customers=customers,
+        reasons=tuple(reasons),
+        emerging=emerging,
+        health=health,
+        generated_at=now,
+        answered_exits=total,
+    )
