@@ -119,9 +119,7 @@ def deliver(args: argparse.Namespace, workdir: Path, limited: bool) -> dict[str,
             fake.enforce_limits(global_per_second=30, per_chat_per_second=1)
         env = {"DELIVERY_BATCH": "200"}
         if not limited:
-            env.update(
-                TELEGRAM_RATE_LIMIT="false", DELIVERY_BATCH="1000", DELIVERY_CONCURRENCY="16"
-            )
+            env.update(TELEGRAM_RATE_LIMIT="false", DELIVERY_BATCH="1000")
         bot = start_bot(server.base_url, database_url, workdir, **env)
         try:
             wait_for_sends(fake, args.count, timeout=args.count / 5 + 60)

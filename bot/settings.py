@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     link_token_days: int = Field(default=30, ge=1, le=365)
     delivery_interval_seconds: float = Field(default=2.0, gt=0, le=3600)
     delivery_batch: int = Field(default=200, ge=1, le=10000)
-    delivery_concurrency: int = Field(default=8, ge=1, le=256)
+    delivery_concurrency: int = Field(default=4, ge=1, le=64)
     delivery_claim_timeout_seconds: float = Field(default=120, ge=1, le=3600)
     telegram_rate_limit: bool = True
     telegram_messages_per_second: float = Field(default=29.5, gt=0, le=1000)

@@ -31,6 +31,8 @@ from surveys.replies import Prompt
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+# Invitations marked as leaving, and recorded, per transaction.
+RECORD_CHUNK = 16
 
 
 class RecipientUnreachable(Exception):
@@ -62,7 +64,7 @@ class DeliveryPolicy:
     zone: ZoneInfo
     quiet_hours: QuietHours | None = None
     batch: int = 200
-    concurrency: int = 8
+    concurrency: int = 4
     # Longer than a batch takes to send (batch / messages per second), so a live worker's
     # claims are never mistaken for a dead one's.
     claim_timeout: timedelta = timedelta(minutes=2)
@@ -120,13 +122,19 @@ class Delivery:
         report = DeliveryReport()
         report.expired = await transact(self._db, partial(self._recover, report=report))
         ready = await transact(self._db, partial(self._prepare_batch, report=report))
+        # Outcomes are recorded a chunk at a time; two chunks run at once so one's database
+        # work overlaps the other's sends. Sends themselves are limited to `concurrency`.
         gate = asyncio.Semaphore(self._policy.concurrency)
+        pipeline = asyncio.Semaphore(2)
 
-        async def send(item: _Ready) -> None:
-            async with gate:
-                await self._send(item, report)
+        async def chunk(items: list[_Ready]) -> None:
+            async with pipeline:
+                await self._send_chunk(items, report, gate)
 
-        await asyncio.gather(*(send(item) for item in ready))
+        size = RECORD_CHUNK
+        await asyncio.gather(
+            *(chunk(ready[start : start + size]) for start in range(0, len(ready), size))
+        )
         await self._remind(report, gate)
         return report
 
@@ -161,22 +169,26 @@ class Delivery:
         now = self._clock()
         ready: list[_Ready] = []
         chats: set[int] = set()
-        for invitation_id in invitation_queries.claim_due(
-            session=session, now=now, limit=self._policy.batch
+        claimed = invitation_queries.claim_due(session=session, now=now, limit=self._policy.batch)
+        for invitation, customer in invitation_queries.with_customers(
+            session=session, invitation_ids=claimed
         ):
-            item = self._prepare(session, invitation_id, report, chats)
+            item = self._prepare(session, invitation, customer, report, chats)
             if item is not None:
                 ready.append(item)
                 chats.add(item.chat_id)
         return ready
 
     def _prepare(
-        self, session: Session, invitation_id: int, report: DeliveryReport, chats: set[int]
+        self,
+        session: Session,
+        invitation: SurveyInvitation,
+        customer: Customer | None,
+        report: DeliveryReport,
+        chats: set[int],
     ) -> _Ready | None:
         now = self._clock()
-        invitation = session.get(SurveyInvitation, invitation_id)
-        assert invitation is not None
-        customer = session.get(Customer, invitation.customer_id)
+        assert invitation.id is not None
         reason = self._skip_reason(session, customer, invitation)
         if reason is not None:
             invitation_queries.set_status(
@@ -203,7 +215,7 @@ class Delivery:
             return None
         invitation.send_attempts += 1
         prompt = self._engine.start(session, invitation, customer.language or "en")
-        return _Ready(invitation_id, customer.telegram_chat_id, prompt, invitation.send_claimed_at)
+        return _Ready(invitation.id, customer.telegram_chat_id, prompt, invitation.send_claimed_at)
 
     def _skip_reason(
         self, session: Session, customer: Customer | None, invitation: SurveyInvitation
@@ -238,70 +250,74 @@ class Delivery:
 
     # Sending ---------------------------------------------------------------------------
 
-    async def _send(self, ready: _Ready, report: DeliveryReport) -> None:
-        started = self._clock()
-        still_ours = await transact(
-            self._db,
-            lambda session: invitation_queries.mark_send_started(
-                session=session,
-                invitation_id=ready.invitation_id,
-                claimed_at=ready.claimed_at,
-                now=started,
-            ),
-        )
-        if not still_ours:
-            log.warning("claim on invitation %s expired before sending", ready.invitation_id)
-            return
-        try:
-            message_id = await self._sender.send(ready.chat_id, ready.prompt)
-        except RecipientUnreachable as error:
-            await transact(self._db, partial(self._unreachable, ready=ready, detail=str(error)))
-            report.failed += 1
-        except TemporaryFailure as error:
-            retried = await transact(
-                self._db, partial(self._retry_later, ready=ready, error=error)
-            )
-            if retried:
-                report.retried += 1
-            else:
-                report.failed += 1
-        except DeliveryUncertain as error:
-            reason = f"unconfirmed: {error}"
-            await transact(
-                self._db, partial(self._record, ready=ready, message_id=None, reason=reason)
-            )
-            report.sent += 1
-            report.unconfirmed += 1
-        except Exception as error:
-            log.exception("sending invitation %s failed", ready.invitation_id)
-            reason = f"send failed: {type(error).__name__}: {error}"
-            await transact(self._db, partial(self._fail, ready=ready, reason=reason))
-            report.failed += 1
-            report.errors.append(reason)
-        else:
-            await transact(
-                self._db, partial(self._record, ready=ready, message_id=message_id, reason=None)
-            )
-            report.sent += 1
-
-    def _record(
-        self, session: Session, ready: _Ready, message_id: int | None, reason: str | None
+    async def _send_chunk(
+        self, chunk: list[_Ready], report: DeliveryReport, gate: asyncio.Semaphore
     ) -> None:
-        invitation = session.get(SurveyInvitation, ready.invitation_id)
-        assert invitation is not None
-        if invitation.status != InvitationStatus.PENDING:
-            # The customer answered before this record: keep their progress.
-            invitation.sent_at = invitation.sent_at or self._clock()
-            session.add(invitation)
-            return
-        invitation.telegram_message_id = message_id
-        invitation_queries.set_status(
-            session=session,
-            invitation=invitation,
-            status=InvitationStatus.SENT,
-            now=self._clock(),
-            reason=reason[:500] if reason else None,
-        )
+        """Send a chunk in groups as wide as the concurrency: each group is marked as
+        leaving right before it goes, so a crash can leave at most a group per running
+        chunk marked but unsent; the whole chunk's outcomes are recorded together."""
+        outcomes: list[tuple[_Ready, int | None, Exception | None]] = []
+        width = self._policy.concurrency
+        for start in range(0, len(chunk), width):
+            group = chunk[start : start + width]
+            started = self._clock()
+            ours = await transact(
+                self._db,
+                lambda session, group=group, started=started: (
+                    invitation_queries.mark_sends_started(
+                        session=session,
+                        claims=[(item.invitation_id, item.claimed_at) for item in group],
+                        now=started,
+                    )
+                ),
+            )
+            lapsed = [item.invitation_id for item in group if item.invitation_id not in ours]
+            if lapsed:
+                log.warning("claims on invitations %s expired before sending", lapsed)
+            outcomes += await asyncio.gather(
+                *(self._attempt(item, gate) for item in group if item.invitation_id in ours)
+            )
+        await transact(self._db, partial(self._record_chunk, outcomes=outcomes, report=report))
+
+    async def _attempt(
+        self, ready: _Ready, gate: asyncio.Semaphore
+    ) -> tuple[_Ready, int | None, Exception | None]:
+        """Send one prompt; the outcome (message id or error) is recorded by the caller."""
+        async with gate:
+            try:
+                return ready, await self._sender.send(ready.chat_id, ready.prompt), None
+            except Exception as error:
+                return ready, None, error
+
+    def _record_chunk(
+        self,
+        session: Session,
+        outcomes: list[tuple[_Ready, int | None, Exception | None]],
+        report: DeliveryReport,
+    ) -> None:
+        delivered: list[tuple[int, int | None, str | None]] = []
+        for ready, message_id, error in outcomes:
+            if error is None:
+                delivered.append((ready.invitation_id, message_id, None))
+            elif isinstance(error, DeliveryUncertain):
+                delivered.append((ready.invitation_id, None, f"unconfirmed: {error}"[:500]))
+                report.unconfirmed += 1
+            elif isinstance(error, RecipientUnreachable):
+                self._unreachable(session, ready, str(error))
+                report.failed += 1
+            elif isinstance(error, TemporaryFailure):
+                if self._retry_later(session, ready, error):
+                    report.retried += 1
+                else:
+                    report.failed += 1
+            else:
+                log.error("sending invitation %s failed", ready.invitation_id, exc_info=error)
+                reason = f"send failed: {type(error).__name__}: {error}"
+                self._fail(session, ready, reason)
+                report.failed += 1
+                report.errors.append(reason)
+        invitation_queries.record_sent(session=session, sent=delivered, now=self._clock())
+        report.sent += len(delivered)
 
     def _fail(self, session: Session, ready: _Ready, reason: str) -> None:
         invitation = session.get(SurveyInvitation, ready.invitation_id)

@@ -139,7 +139,6 @@ class SurveyEngine:
         invitation.language = pick_language(language, survey.languages)
         invitation.current_step = survey.first.key
         session.add(invitation)
-        session.flush()
         return self.prompt_for(invitation, survey.first.key)
 
     def reminder_for(self, invitation: SurveyInvitation) -> Prompt:
@@ -171,7 +170,9 @@ class SurveyEngine:
             return Reply(toast=self._text("invalid_button", inbound))
         if data.action not in ("a", "s"):
             return Reply(toast=self._text("invalid_button", inbound))
-        invitation = session.get(SurveyInvitation, data.target)
+        # Locking the invitation row serialises two taps on one survey (PostgreSQL; SQLite
+        # takes its write lock at BEGIN anyway), so the step check below is race-free.
+        invitation = session.get(SurveyInvitation, data.target, with_for_update=True)
         customer = customer_queries.get_by_chat(session=session, chat_id=inbound.chat_id)
         if invitation is None or customer is None or invitation.customer_id != customer.id:
             return Reply(toast=self._text("invalid_button", inbound))
@@ -301,8 +302,7 @@ class SurveyEngine:
         answer: Answer,
     ) -> Reply:
         now = self._clock()
-        if answer_queries.store_answer(session=session, answer=answer) is None:
-            return Reply(toast=self.messages.get("stale_button", invitation.language or "en"))
+        answer_queries.store_answer(session=session, answer=answer)
         self._notify(session, answer)
         answers = answer_queries.answers_of(session=session, invitation_id=invitation.id or 0)
         next_key = next_step(survey, answer.question_key, answers)
@@ -325,10 +325,10 @@ class SurveyEngine:
         if self._on_answer is None:
             return
         try:
-            with session.begin_nested():
-                self._on_answer(session=session, answer=answer)
+            self._on_answer(session=session, answer=answer)
         except Exception:
-            # Classification must never cost the customer's answer.
+            # Classification must never cost the customer's answer (`reclassify` can
+            # label it later).
             log.exception("answer hook failed for answer %s", answer.id)
 
     def _text(self, key: str, inbound: Inbound) -> str:

@@ -6,19 +6,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.models import Answer, Customer
 
 
-def store_answer(*, session: Session, answer: Answer) -> Answer | None:
-    """Insert the answer; None when this question of this invitation is already answered."""
-    try:
-        with session.begin_nested():
-            session.add(answer)
-    except IntegrityError:
-        return None
+def store_answer(*, session: Session, answer: Answer) -> Answer:
+    """Insert the answer (the caller holds the invitation's row lock, so the unique
+    constraint on invitation and question is a safety net, not a code path)."""
+    session.add(answer)
+    session.flush()
     return answer
 
 

@@ -38,9 +38,11 @@ def save_classification(
     method: str,
     classifier_version: str,
     classified_at: datetime | None = None,
+    fresh: bool = False,
 ) -> AnswerClassification:
-    """Insert or replace the automatic classification of an answer (the caller commits)."""
-    row = session.get(AnswerClassification, answer_id)
+    """Insert or replace the automatic classification of an answer (the caller commits);
+    `fresh` says the answer was just stored, so there is nothing to replace."""
+    row = None if fresh else session.get(AnswerClassification, answer_id)
     if row is None:
         row = AnswerClassification(
             answer_id=answer_id,

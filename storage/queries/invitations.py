@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, bindparam, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.models import OPEN_STATUSES, InvitationStatus, SurveyInvitation
+from storage.models import OPEN_STATUSES, Customer, InvitationStatus, SurveyInvitation
 
 
 def create_invitation(
@@ -91,26 +91,80 @@ def release_claim(*, session: Session, invitation: SurveyInvitation, due_at: dat
     session.flush()
 
 
-def mark_send_started(
-    *, session: Session, invitation_id: int, claimed_at: datetime | None, now: datetime
-) -> bool:
-    """Record that the request to the chat platform is about to leave; False when our
-    claim has lapsed (another worker took the invitation over).
+def with_customers(
+    *, session: Session, invitation_ids: list[int]
+) -> list[tuple[SurveyInvitation, Customer | None]]:
+    """The invitations with their customers, in one query, oldest due first."""
+    if not invitation_ids:
+        return []
+    rows = session.exec(
+        select(SurveyInvitation, Customer)
+        .join(Customer, col(Customer.id) == col(SurveyInvitation.customer_id), isouter=True)
+        .where(col(SurveyInvitation.id).in_(invitation_ids))
+        .order_by(SurveyInvitation.due_at, SurveyInvitation.id)
+    ).all()
+    return [(invitation, customer) for invitation, customer in rows]
+
+
+def mark_sends_started(
+    *, session: Session, claims: list[tuple[int, datetime | None]], now: datetime
+) -> set[int]:
+    """Record that these requests to the chat platform are about to leave; return the ids
+    whose claim still holds (a lapsed claim may have been taken over by another worker).
 
     After a crash, a claimed invitation without this mark was certainly not sent (safe
     to send again); one with it may have been (never sent again).
     """
-    result = session.exec(
-        update(SurveyInvitation)
-        .where(
-            SurveyInvitation.id == invitation_id,
-            SurveyInvitation.status == InvitationStatus.PENDING,
-            SurveyInvitation.send_claimed_at == claimed_at,
-            col(SurveyInvitation.send_started_at).is_(None),
+    by_claim: dict[datetime | None, list[int]] = {}
+    for invitation_id, claimed_at in claims:
+        by_claim.setdefault(claimed_at, []).append(invitation_id)
+    ours: set[int] = set()
+    for claimed_at, ids in by_claim.items():
+        result = session.exec(
+            update(SurveyInvitation)
+            .where(
+                col(SurveyInvitation.id).in_(ids),
+                SurveyInvitation.status == InvitationStatus.PENDING,
+                SurveyInvitation.send_claimed_at == claimed_at,
+                col(SurveyInvitation.send_started_at).is_(None),
+            )
+            .values(send_started_at=now, updated_at=now)
+            .returning(SurveyInvitation.id)
         )
-        .values(send_started_at=now, updated_at=now)
+        ours.update(row[0] for row in result.all())
+    return ours
+
+
+def record_sent(
+    *, session: Session, sent: list[tuple[int, int | None, str | None]], now: datetime
+) -> None:
+    """Mark invitations as sent with their message ids, in two statements for the lot.
+
+    An invitation the customer already started answering (a tap can beat this record)
+    keeps its progress and only gets its `sent_at`.
+    """
+    if not sent:
+        return
+    connection = session.connection()
+    table = SurveyInvitation.__table__  # type: ignore[attr-defined]
+    connection.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.status == InvitationStatus.PENDING)
+        .values(
+            status=InvitationStatus.SENT,
+            sent_at=now,
+            updated_at=now,
+            telegram_message_id=bindparam("b_message"),
+            status_reason=bindparam("b_reason"),
+        ),
+        [{"b_id": i, "b_message": m, "b_reason": r} for i, m, r in sent],
     )
-    return result.rowcount == 1
+    connection.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.sent_at.is_(None))
+        .values(sent_at=now),
+        [{"b_id": i} for i, _, _ in sent],
+    )
 
 
 def stale_claims(
@@ -193,6 +247,8 @@ def open_invitation_for(*, session: Session, customer_id: int) -> SurveyInvitati
             func.coalesce(SurveyInvitation.sent_at, SurveyInvitation.send_started_at).desc(),
             col(SurveyInvitation.id).desc(),
         )
+        .limit(1)
+        .with_for_update()
     ).first()
 
 

@@ -20,7 +20,7 @@ REASON_QUESTION = "reason"
 
 
 def classify_answer(
-    *, session: Session, answer: Answer, classifier: Classifier
+    *, session: Session, answer: Answer, classifier: Classifier, fresh: bool = False
 ) -> AnswerClassification | None:
     """Classify a just-stored answer and save the result (the caller commits).
 
@@ -46,6 +46,7 @@ def classify_answer(
         language=result.language,
         method=result.method,
         classifier_version=classifier.version,
+        fresh=fresh,
     )
 
 
@@ -133,6 +134,6 @@ def classify_on_arrival(classifier: Classifier) -> Callable[..., AnswerClassific
         learned = classifier
         if answer.text and answer.text.strip():
             learned = classifier.with_corrections(load_correction_memory(session=session))
-        return classify_answer(session=session, answer=answer, classifier=learned)
+        return classify_answer(session=session, answer=answer, classifier=learned, fresh=True)
 
     return hook

@@ -97,14 +97,18 @@ def test_kill_9_during_a_burst_then_restart_sends_every_survey_at_most_once(
     rows = _wait_until_settled(database_url, timeout=90)
     messages = _survey_messages(fake)
     assert max(messages.values()) == 1, "a customer received the survey twice"
-    by_chat = {50_000 + int(row.customer_id) - 1: row for row in rows}
     assert len(rows) == 150
+    chat_of = {row.id: 50_000 + int(row.customer_id) - 1 for row in rows}
     for row in rows:
         assert row.status in (InvitationStatus.SENT, InvitationStatus.FAILED), row
     confirmed = [row for row in rows if row.status == "sent" and not row.status_reason]
-    assert len(confirmed) >= 150 - 8  # at most the in-flight sends are unconfirmed
-    assert sum(messages.values()) >= len(confirmed)
-    assert by_chat  # every row maps to a seeded chat
+    assert all(messages[chat_of[row.id]] == 1 for row in confirmed)
+    unconfirmed = [row for row in rows if (row.status_reason or "").startswith("unconfirmed")]
+    assert len(confirmed) + len(unconfirmed) == 150
+    # Only sends marked as leaving when the process died can be unconfirmed and missing:
+    # at most one group of DELIVERY_CONCURRENCY (4) per running chunk (2).
+    missing = [row for row in unconfirmed if messages[chat_of[row.id]] == 0]
+    assert len(missing) <= 8, f"{len(missing)} surveys recorded as sent never arrived"
 
 
 @pytest.mark.postgres
