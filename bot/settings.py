@@ -63,6 +63,27 @@ class Settings(BaseSettings):
     slack_command: str = "/churn"
     summary_schedule: str = "mon 09:00"
 
+    @field_validator(
+        "telegram_bot_token",
+        "telegram_api_file_url",
+        "telegram_bot_username",
+        "secret_key",
+        "survey_definitions_dir",
+        "events_api_token",
+        "telegram_webhook_url",
+        "telegram_webhook_secret",
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "slack_summary_channel",
+        "slack_alerts_channel",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`NAME=` in .env means "not set", not an empty token or the current folder."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("telegram_admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

@@ -211,8 +211,6 @@ class SurveyEngine:
         elif isinstance(question, TextQuestion) and not question.optional:
             return Reply(toast=self.messages.get("invalid_button", language))
         reply = self._record_and_advance(session, invitation, survey, answer)
-        if reply.toast is not None:
-            return reply
         # The survey lives in one message: it now shows this answer and what comes next
         # (the next question with its buttons, or the closing words).
         following = reply.messages[0]
