@@ -60,34 +60,26 @@ class CustomerHandlers:
 
     async def on_stop(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Opt the customer out of surveys."""
-        chat_id, language = _who(update)
-        reply = await transact(
-            self.deps.db,
-            lambda session: self.deps.accounts.on_stop(
-                session, chat_id=chat_id, language_code=language
-            ),
-        )
-        await self.render(update, context, reply)
+        await self._account_command(update, context, self.deps.accounts.on_stop)
 
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Explain what the bot does (also the answer to unknown commands)."""
-        chat_id, language = _who(update)
-        reply = await transact(
-            self.deps.db,
-            lambda session: self.deps.accounts.on_help(
-                session, chat_id=chat_id, language_code=language
-            ),
-        )
-        await self.render(update, context, reply)
+        await self._account_command(update, context, self.deps.accounts.on_help)
 
     async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Ask for confirmation before erasing the customer."""
+        await self._account_command(update, context, self.deps.accounts.on_forget)
+
+    async def _account_command(
+        self,
+        update: Update,
+        context: ContextTypes.DEFAULT_TYPE,
+        command: Callable[..., Reply],
+    ) -> None:
         chat_id, language = _who(update)
         reply = await transact(
             self.deps.db,
-            lambda session: self.deps.accounts.on_forget(
-                session, chat_id=chat_id, language_code=language
-            ),
+            lambda session: command(session, chat_id=chat_id, language_code=language),
         )
         await self.render(update, context, reply)
 

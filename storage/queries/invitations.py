@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, update
+from sqlalchemy import Select, and_, bindparam, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -55,12 +56,8 @@ def create_invitation(
 
 
 def claim_due(*, session: Session, now: datetime, limit: int) -> list[int]:
-    """Atomically claim up to `limit` due pending invitations for this worker.
-
-    On PostgreSQL the candidate rows are locked with FOR UPDATE SKIP LOCKED, so several
-    instances claim disjoint sets without waiting on each other; SQLite has one writer at
-    a time, which makes the same statement atomic there.
-    """
+    """Atomically claim up to `limit` due pending invitations for this worker (several
+    instances claim disjoint sets)."""
     candidates = (
         select(SurveyInvitation.id)
         .where(
@@ -70,13 +67,25 @@ def claim_due(*, session: Session, now: datetime, limit: int) -> list[int]:
         )
         .order_by(SurveyInvitation.due_at, SurveyInvitation.id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
+    return _claim(session, candidates, col(SurveyInvitation.send_claimed_at), now)
+
+
+def _claim(session: Session, candidates: Select, marker: Any, now: datetime) -> list[int]:
+    """Set `marker` to `now` on the candidate rows still unmarked; return their ids.
+
+    The candidates are locked with FOR UPDATE SKIP LOCKED on PostgreSQL, so concurrent
+    workers take disjoint rows without waiting; SQLite has one writer at a time.
+    """
     result = session.exec(
         update(SurveyInvitation)
-        .where(col(SurveyInvitation.id).in_(candidates.scalar_subquery()))
-        .where(col(SurveyInvitation.send_claimed_at).is_(None))
-        .values(send_claimed_at=now, updated_at=now)
+        .where(
+            col(SurveyInvitation.id).in_(
+                candidates.with_for_update(skip_locked=True).scalar_subquery()
+            ),
+            marker.is_(None),
+        )
+        .values({marker: now, SurveyInvitation.updated_at: now})
         .returning(SurveyInvitation.id)
     )
     return sorted(row[0] for row in result.all())
@@ -217,16 +226,8 @@ def claim_reminders(
         )
         .order_by(SurveyInvitation.sent_at)
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
-    result = session.exec(
-        update(SurveyInvitation)
-        .where(col(SurveyInvitation.id).in_(candidates.scalar_subquery()))
-        .where(col(SurveyInvitation.reminder_sent_at).is_(None))
-        .values(reminder_sent_at=now, updated_at=now)
-        .returning(SurveyInvitation.id)
-    )
-    return sorted(row[0] for row in result.all())
+    return _claim(session, candidates, col(SurveyInvitation.reminder_sent_at), now)
 
 
 def open_invitation_for(*, session: Session, customer_id: int) -> SurveyInvitation | None:
