@@ -71,14 +71,16 @@ def _configure_logging(level: str) -> None:
 
 @app.command()
 def run() -> None:
-    """Run the bot: answer customers in Telegram and deliver due surveys."""
+    """Run the bot: answer customers in Telegram and deliver due surveys.
+
+    With no TELEGRAM_BOT_TOKEN it starts the sandbox instead (see `churnbot sandbox`)."""
     settings = _settings()
+    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+    if not token.strip():
+        # No bot yet: show the whole product against the built-in stand-ins instead.
+        _sandbox(settings, _sandbox_port())
+        return
     _configure_logging(settings.log_level)
-    try:
-        settings.require_bot_token()
-    except SettingsError as error:
-        err.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
     deps = _deps(settings)
     from telegram.error import InvalidToken, NetworkError
 
@@ -101,6 +103,72 @@ def run() -> None:
             f"({settings.telegram_api_base_url}): {error.message}"
         )
         raise typer.Exit(2) from error
+
+
+def _sandbox_port() -> int:
+    raw = os.environ.get("SANDBOX_PORT", "").strip()
+    if not raw:
+        from bot.sandbox import DEFAULT_PORT
+
+        return DEFAULT_PORT
+    if not raw.isdigit() or int(raw) > 65535:
+        err.print(f"[red]error:[/red] SANDBOX_PORT {raw!r} is not a port number")
+        raise typer.Exit(2)
+    return int(raw)
+
+
+def _sandbox(settings: Settings, port: int) -> None:
+    from bot.sandbox import run_sandbox
+
+    _configure_logging(
+        settings.log_level if "log_level" in settings.model_fields_set else "WARNING"
+    )
+
+    def ready(url: str) -> None:
+        typer.echo(f"churnbot sandbox (no TELEGRAM_BOT_TOKEN needed): open {url}")
+
+    try:
+        run_sandbox(settings, port=port, on_ready=ready)
+    except OSError as error:
+        err.print(f"[red]error:[/red] cannot start the sandbox on port {port}: {error}")
+        raise typer.Exit(2) from error
+    except SettingsError as error:
+        err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+
+
+@app.command()
+def sandbox(
+    port: Annotated[
+        int, typer.Option(envvar="SANDBOX_PORT", help="Port of the sandbox page (0: any free)")
+    ] = 8090,
+) -> None:
+    """Try churnbot with no tokens: the real bot against local Telegram and Slack stand-ins,
+    with a web page to play the customer and the manager."""
+    _sandbox(_settings(), port)
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(min=1, max=5000, help="Simulated customers")] = 200,
+    weeks: Annotated[int, typer.Option(min=1, max=12, help="Weeks of history")] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same story)")] = 7,
+    chart: Annotated[Path, typer.Option(help="Where to save the weekly summary's chart")] = Path(
+        "churnbot-demo-chart.png"
+    ),
+) -> None:
+    """Simulate customers answering surveys for a few weeks, then post the weekly summary.
+
+    Uses DATABASE_URL if set, otherwise a fresh sqlite:///churnbot-demo.db."""
+    from bot.sandbox.demo import run_demo
+
+    settings = _settings()
+    _configure_logging(
+        settings.log_level if "log_level" in settings.model_fields_set else "WARNING"
+    )
+    # The fast delivery interval of the demo makes APScheduler warn about skipped runs.
+    logging.getLogger("apscheduler").setLevel(logging.CRITICAL)
+    run_demo(settings, customers=customers, weeks=weeks, seed=seed, chart_path=chart)
 
 
 @db_app.command("upgrade")

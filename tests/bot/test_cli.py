@@ -289,15 +289,3 @@ def test_long_setting_error_stays_on_one_line(
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines
-
-
-def test_run_without_bot_token_exits_2_naming_the_setting(
-    invoke: Invoke, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
-
-    result = invoke("run")
-
-    assert result.exit_code == 2
-    assert "TELEGRAM_BOT_TOKEN" in result.stderr
-    assert "TELEGRAM_BOT_TOKEN is not set" in _one_line(result.stderr)

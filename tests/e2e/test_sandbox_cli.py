@@ -1,0 +1,43 @@
+"""`churnbot run` with no TELEGRAM_BOT_TOKEN starts the sandbox and prints one address line."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.auxil.sandbox_process import clean_env, running
+
+pytestmark = pytest.mark.e2e
+
+
+def test_run_without_a_token_starts_the_sandbox_and_prints_its_address(tmp_path: Path) -> None:
+    env = clean_env(f"sqlite:///{tmp_path / 'sandbox.db'}")
+    with running(["run"], cwd=tmp_path, env=env) as (url, lines):
+        assert len(lines) == 1, lines
+        assert lines[0].startswith("churnbot sandbox")
+        page = httpx.get(url, timeout=10)
+        assert page.status_code == 200
+        assert "churnbot sandbox" in page.text
+        info = httpx.get(f"{url}sandbox/api/info", timeout=10).json()
+        assert info["ready"] is True
+        # The real bot answers through the stand-in: link a customer and see the reply.
+        link = httpx.post(
+            f"{url}sandbox/api/link", json={"customer_id": "c-1", "language": "de"}, timeout=10
+        ).json()
+        httpx.post(
+            f"{url}sandbox/api/telegram/send",
+            json={"chat_id": link["chat_id"], "text": f"/start {link['token']}", "language": "de"},
+            timeout=10,
+        )
+        deadline = time.monotonic() + 15
+        messages: list[dict] = []
+        while time.monotonic() < deadline and not any(m["from"] == "bot" for m in messages):
+            time.sleep(0.1)
+            messages = httpx.get(
+                f"{url}sandbox/api/telegram/chat", params={"chat_id": link["chat_id"]}, timeout=10
+            ).json()["messages"]
+        assert [m["from"] for m in messages] == ["me", "bot"]
+    assert (tmp_path / "sandbox.db").exists()
