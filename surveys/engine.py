@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 FEEDBACK_QUESTION = "feedback"
 ANSWER_MARK = "✓"
+RECAP_CHARS = 120
 
 AnswerHook = Callable[..., object]
 
@@ -210,15 +211,13 @@ class SurveyEngine:
                 return Reply(toast=self.messages.get("invalid_button", language))
         elif isinstance(question, TextQuestion) and not question.optional:
             return Reply(toast=self.messages.get("invalid_button", language))
-        reply = self._record_and_advance(session, invitation, survey, answer)
-        # The survey lives in one message: it now shows this answer and what comes next
-        # (the next question with its buttons, or the closing words).
+        reply, answers = self._record_and_advance(session, invitation, survey, answer)
+        # The survey lives in one message: it now shows the answers so far and what comes
+        # next (the next question with its buttons, or the closing words).
         following = reply.messages[0]
         edit = Edit(
             message_id=invitation.telegram_message_id or 0,
-            text=(
-                f"{localize(question.text, language)}\n{ANSWER_MARK} {shown}\n\n{following.text}"
-            ),
+            text=f"{self._recap(survey, answers, language)}\n\n{following.text}",
             buttons=following.buttons,
         )
         return Reply(
@@ -272,7 +271,16 @@ class SurveyEngine:
             )
         else:
             answer.text = text
-        return self._record_and_advance(session, invitation, survey, answer)
+        reply, answers = self._record_and_advance(session, invitation, survey, answer)
+        if not invitation.telegram_message_id:
+            return reply
+        # The survey message drops its Skip button and shows what was answered; what comes
+        # next is a new message, below the customer's own.
+        recap = Edit(
+            message_id=invitation.telegram_message_id,
+            text=self._recap(survey, answers, language),
+        )
+        return Reply(edits=(recap,), messages=reply.messages, completed=reply.completed)
 
     def _store_feedback(
         self, session: Session, customer: Customer, inbound: Inbound, text: str
@@ -298,7 +306,7 @@ class SurveyEngine:
         invitation: SurveyInvitation,
         survey: SurveyDefinition,
         answer: Answer,
-    ) -> Reply:
+    ) -> tuple[Reply, list[Answer]]:
         now = self._clock()
         answer_queries.store_answer(session=session, answer=answer)
         self._notify(session, answer)
@@ -309,15 +317,44 @@ class SurveyEngine:
             invitation_queries.set_status(
                 session=session, invitation=invitation, status=InvitationStatus.COMPLETED, now=now
             )
-            return Reply(
+            closing = Reply(
                 messages=(Prompt(self.closing_text(invitation, answers)),),
                 completed=invitation.id,
             )
+            return closing, answers
         invitation.current_step = next_key
         invitation_queries.set_status(
             session=session, invitation=invitation, status=InvitationStatus.IN_PROGRESS, now=now
         )
-        return Reply(messages=(self.prompt_for(invitation, next_key),))
+        return Reply(messages=(self.prompt_for(invitation, next_key),)), answers
+
+    def _recap(self, survey: SurveyDefinition, answers: list[Answer], language: str) -> str:
+        """Each answered question with its answer, as the survey message shows them."""
+        by_key = {answer.question_key: answer for answer in answers}
+        parts = [
+            f"{localize(question.text, language)}\n{ANSWER_MARK} "
+            f"{self._shown(question, by_key[question.key], language)}"
+            for question in survey.questions
+            if question.key in by_key
+        ]
+        return "\n\n".join(parts)
+
+    def _shown(
+        self,
+        question: RatingQuestion | ChoiceQuestion | TextQuestion,
+        answer: Answer,
+        language: str,
+    ) -> str:
+        if answer.numeric_value is not None:
+            return str(answer.numeric_value)
+        if answer.choice_key is not None and isinstance(question, ChoiceQuestion):
+            for option in question.options:
+                if option.key == answer.choice_key:
+                    return localize(option.label, language)
+        if answer.text:
+            text = " ".join(answer.text.split())
+            return text if len(text) <= RECAP_CHARS else text[: RECAP_CHARS - 1] + "…"
+        return self.messages.get("skipped", language)
 
     def _notify(self, session: Session, answer: Answer) -> None:
         if self._on_answer is None:

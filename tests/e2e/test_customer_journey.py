@@ -69,6 +69,9 @@ async def test_exit_survey_is_answered_with_a_button_and_free_text_and_stored(
     closing = (await fake.async_wait_for_messages(chat, 3))[-1]
     assert "Thank you for telling us" in closing["text"]
     assert "30% off" in closing["text"]
+    survey = await _edited(fake, chat, question["message_id"], "✓ Our budget was cut")
+    assert "✓ It's too expensive" in survey["text"]
+    assert not survey.get("reply_markup", {}).get("inline_keyboard"), "Skip must be gone"
 
     stored = await asyncio.to_thread(answers_of, deps, invitation_id)
     assert [(a.question_key, a.choice_key, a.text) for a in stored] == [

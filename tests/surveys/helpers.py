@@ -95,7 +95,8 @@ def next_after_tap(reply: Reply) -> Prompt:
     question (with its buttons) or the closing words, after a blank line."""
     [edit] = reply.edits
     assert edit.text is not None
-    return Prompt(text=edit.text.split("\n\n", 1)[1], buttons=edit.buttons)
+    last_answer = edit.text.rindex("\n✓ ")
+    return Prompt(text=edit.text[last_answer:].split("\n\n", 1)[1], buttons=edit.buttons)
 
 
 def tap(deps: Deps, chat_id: int, data: str, *, language_code: str | None = None) -> Reply:
