@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 import uuid
@@ -23,7 +22,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -31,6 +29,7 @@ from starlette.routing import Mount, Route
 
 from bot.sandbox.slack_api import FakeSlack, signed_headers
 from bot.sandbox.telegram_api import FakeTelegram
+from bot.sandbox.threaded import ThreadedServer
 from storage.queries import customers as customer_queries
 from storage.session import run_unit
 from surveys import events
@@ -92,8 +91,7 @@ class SandboxServer:
         self.app_url = ""  # the real application's HTTP server, set once it listens
         self._lines: list[ChatLine] = []
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ThreadedServer | None = None
         self.app = Starlette(
             routes=[
                 *(Route(path, self._static, methods=["GET"]) for path in STATIC_FILES),
@@ -136,39 +134,17 @@ class SandboxServer:
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self, timeout: float = 10.0) -> SandboxServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
+        self._serving = ThreadedServer(
+            self.app, name="churnbot-sandbox", host=self.host, port=self.port
+        )
+        self.port = self._serving.start(timeout)
         self.slack.base = f"{self.url}/slack"
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-        )
-        self._server = server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="churnbot-sandbox", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
-                raise RuntimeError(f"the sandbox server did not start on {self.url}")
-            time.sleep(0.01)
         return self
 
     def stop(self) -> None:
-        if self._server is None or self._thread is None:
-            return
         self.telegram.release_polls()
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._server = self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
 
     def __enter__(self) -> SandboxServer:
         return self.start()

@@ -14,7 +14,6 @@ import contextlib
 import copy
 import itertools
 import json
-import socket
 import threading
 import time
 from collections import deque
@@ -22,11 +21,12 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from bot.sandbox.threaded import ThreadedServer
 
 TOKEN = "xoxb-test-token"
 JSON_FIELDS = frozenset({"blocks", "attachments", "files", "metadata"})
@@ -306,9 +306,11 @@ class SlackServer:
 
     def __init__(self, fake: FakeSlack | None = None) -> None:
         self.fake = fake if fake is not None else FakeSlack()
-        self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = ThreadedServer(self.fake.app, name="slack-standin")
+
+    @property
+    def port(self) -> int:
+        return self._serving.port
 
     @property
     def base(self) -> str:
@@ -323,59 +325,18 @@ class SlackServer:
         return f"{self.base}/respond/{key}"
 
     def start(self, timeout: float = 10.0) -> SlackServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
+        self._serving.start(timeout)
         self.fake.base = self.base
-        self._server = server = serve_in_thread(self.fake.app, sock, "slack-standin", timeout)
-        self._thread = server.thread  # type: ignore[attr-defined]
         return self
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        self._serving.stop()
 
     def __enter__(self) -> SlackServer:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-def serve_in_thread(app: Any, sock: socket.socket, name: str, timeout: float = 10.0):
-    """Run uvicorn for ``app`` on a bound socket in a daemon thread; return the server."""
-    config = uvicorn.Config(
-        app,
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True
-    )
-    server.thread = thread  # type: ignore[attr-defined]
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError(f"{name} did not start")
-        time.sleep(0.01)
-    return server
-
-
-def free_socket() -> socket.socket:
-    """A listening-ready TCP socket bound to a free port on 127.0.0.1."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
 
 
 def signed_headers(secret: str, body: str, *, timestamp: int | None = None) -> dict[str, str]:

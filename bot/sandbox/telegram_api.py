@@ -17,7 +17,6 @@ import http
 import itertools
 import json
 import math
-import socket
 import threading
 import time
 from collections import deque
@@ -25,11 +24,12 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from bot.sandbox.threaded import ThreadedServer
 
 # Form posts carry every value as a string; these are decoded back to what Telegram sees.
 JSON_FIELDS = frozenset(
@@ -672,9 +672,11 @@ class TelegramServer:
 
     def __init__(self, fake: FakeTelegram | None = None, *, port: int = 0) -> None:
         self.fake = fake if fake is not None else FakeTelegram()
-        self.port = port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = ThreadedServer(self.fake.app, name="telegram-standin", port=port)
+
+    @property
+    def port(self) -> int:
+        return self._serving.port
 
     @property
     def base_url(self) -> str:
@@ -685,41 +687,12 @@ class TelegramServer:
         return f"http://127.0.0.1:{self.port}/file/bot"
 
     def start(self, timeout: float = 10.0) -> TelegramServer:
-        # Binding here gives the port before uvicorn starts, with no race for a "free" port.
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and
-        # without it every response waits ~40 ms for a delayed ACK (Nagle).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.fake.app,
-            log_config=None,  # leave the test process's logging alone
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-        )
-        self._server = server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="telegram-standin", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
-                raise RuntimeError("the Telegram stand-in did not start")
-            time.sleep(0.01)
+        self._serving.start(timeout)
         return self
 
     def stop(self) -> None:
-        if self._server is None or self._thread is None:
-            return
         self.fake.release_polls()
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._server = self._thread = None
+        self._serving.stop()
 
     def __enter__(self) -> TelegramServer:
         return self.start()

@@ -5,8 +5,6 @@ from bot.sandbox.slack_api import (
     FakeSlack,
     SlackCall,
     SlackServer,
-    free_socket,
-    serve_in_thread,
     signed_headers,
 )
 
@@ -15,7 +13,5 @@ __all__ = [
     "FakeSlack",
     "SlackCall",
     "SlackServer",
-    "free_socket",
-    "serve_in_thread",
     "signed_headers",
 ]

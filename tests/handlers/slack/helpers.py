@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
@@ -17,7 +18,7 @@ from bot.context import Deps
 from bot.slack_wiring import SlackParts, build_slack
 from bot.wiring import build_deps
 from storage.clock import Clock
-from tests.auxil.slack_api import TOKEN, SlackServer, free_socket, signed_headers
+from tests.auxil.slack_api import TOKEN, SlackServer, signed_headers
 from tests.conftest import make_settings
 
 SECRET = "test-signing-secret"
@@ -44,6 +45,14 @@ def slack_parts(deps: Deps) -> SlackParts:
     parts = build_slack(deps)
     assert parts is not None
     return parts
+
+
+def free_socket() -> socket.socket:
+    """A TCP socket bound to a free port on 127.0.0.1 (no race for the port)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 @contextlib.asynccontextmanager
