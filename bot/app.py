@@ -21,15 +21,16 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 from telegram import Update
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot.context import Deps
 from bot.slack_wiring import SlackParts, alert_for_invitation, build_slack
 from handlers.http import events_api, health
 from handlers.telegram import admin, customer, webhook
+from handlers.telegram.pacing import PacedRateLimiter
 from handlers.telegram.sender import TelegramSender
 from storage.session import transact
-from surveys.delivery import Delivery, DeliveryPolicy
+from surveys.delivery import Delivery, DeliveryPolicy, DeliveryReport
 from surveys.i18n import pick_language
 from surveys.quiet_hours import QuietHours
 
@@ -56,15 +57,8 @@ def build_application(deps: Deps, slack: SlackParts | None = None) -> Applicatio
         .write_timeout(settings.telegram_timeout_seconds)
     )
     if settings.telegram_rate_limit:
-        # A bucket of one, refilled every 1/rate seconds: evenly spaced sends with no burst
-        # (a bucket of 30 lets 60 through in some one-second windows, and Telegram answers
-        # 429). A 429 that still comes is waited out and resent: it was not delivered.
         builder = builder.rate_limiter(
-            AIORateLimiter(
-                overall_max_rate=1,
-                overall_time_period=1 / settings.telegram_messages_per_second,
-                max_retries=3,
-            )
+            PacedRateLimiter(settings.telegram_messages_per_second, max_retries=3)
         )
     if settings.telegram_webhook_url:
         builder = builder.updater(None)
@@ -120,6 +114,12 @@ def build_scheduler(deps: Deps, delivery: Delivery) -> AsyncIOScheduler:
     in-memory job store is rebuilt identically at every start and nothing is lost."""
 
     async def deliver() -> None:
+        # A full batch means more are due: go on at once rather than idle until the next
+        # tick, which would cost the pace seconds per batch.
+        while (await deliver_batch()).claimed >= delivery.batch:
+            pass
+
+    async def deliver_batch() -> DeliveryReport:
         report = await delivery.run_once()
         metrics = deps.metrics
         metrics.sends.labels("survey").inc(report.sent)
@@ -139,6 +139,7 @@ def build_scheduler(deps: Deps, delivery: Delivery) -> AsyncIOScheduler:
                 report.retried,
                 report.expired,
             )
+        return report
 
     scheduler = AsyncIOScheduler(timezone=deps.settings.zone)
     scheduler.add_job(

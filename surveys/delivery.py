@@ -88,6 +88,7 @@ class DeliveryReport:
     expired: int = 0
     reminded: int = 0
     unconfirmed: int = 0
+    claimed: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -117,6 +118,10 @@ class Delivery:
         self._fatigue_keys = [
             key for key, survey in engine.surveys.items() if survey.delivery.fatigue_days > 0
         ]
+
+    @property
+    def batch(self) -> int:
+        return self._policy.batch
 
     async def run_once(self) -> DeliveryReport:
         report = DeliveryReport()
@@ -170,6 +175,7 @@ class Delivery:
         ready: list[_Ready] = []
         chats: set[int] = set()
         claimed = invitation_queries.claim_due(session=session, now=now, limit=self._policy.batch)
+        report.claimed = len(claimed)
         for invitation, customer in invitation_queries.with_customers(
             session=session, invitation_ids=claimed
         ):
