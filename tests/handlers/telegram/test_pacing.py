@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from handlers.telegram.pacing import PacedRateLimiter
 
@@ -19,9 +20,8 @@ async def test_sends_are_spaced_by_the_interval_and_a_pause_is_not_made_up() -> 
     await asyncio.gather(
         *(pacer.process_request(send, (), {}, "sendMessage", {}, None) for _ in range(5))
     )
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert all(gap >= 0.049 for gap in gaps), gaps
-    assert times[-1] - times[0] < 0.3
 
     await asyncio.sleep(0.3)
     times.clear()
@@ -41,4 +41,4 @@ async def test_calls_that_post_no_message_are_not_paced() -> None:
 
     for _ in range(3):
         await pacer.process_request(answer, (), {}, "answerCallbackQuery", {}, None)
-    assert loop.time() - start < 0.5
+    assert loop.time() - start < 0.9, "a 1/s pace would take at least 2 s"
