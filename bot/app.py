@@ -154,10 +154,6 @@ def build_scheduler(deps: Deps, delivery: Delivery) -> AsyncIOScheduler:
     return scheduler
 
 
-def build_http(_deps: Deps, routes: list[BaseRoute]) -> Starlette:
-    return Starlette(routes=routes)
-
-
 def _probe(
     deps: Deps, application: Application, scheduler: AsyncIOScheduler
 ) -> health.HealthProbe:
@@ -224,7 +220,7 @@ async def serve(
     sock = _listen(settings.http_host, settings.http_port)
     server = uvicorn.Server(
         uvicorn.Config(
-            build_http(deps, routes),
+            Starlette(routes=routes),
             log_config=None,
             access_log=False,
             lifespan="off",
