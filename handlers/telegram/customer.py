@@ -123,13 +123,7 @@ class CustomerHandlers:
         message = update.effective_message
         if message is None or message.text is None:
             return
-        chat_id, language = _who(update)
-        inbound = Inbound(chat_id=chat_id, language_code=language, update_id=update.update_id)
-        text = message.text
-        reply = await transact(
-            self.deps.db, lambda session: self.deps.surveys.on_text(session, inbound, text)
-        )
-        await self.render(update, context, reply)
+        await self._take_text(update, context, message.text)
 
     async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Take a caption as text; ask for text when a message has none (stickers, voice)."""
@@ -137,15 +131,20 @@ class CustomerHandlers:
         if message is None:
             return
         if message.caption:
-            chat_id, language = _who(update)
-            inbound = Inbound(chat_id=chat_id, language_code=language, update_id=update.update_id)
-            caption = message.caption
-            reply = await transact(
-                self.deps.db, lambda session: self.deps.surveys.on_text(session, inbound, caption)
-            )
-        else:
-            _, language = _who(update)
-            reply = Reply.say(self.deps.surveys.messages.get("text_only", pick_language(language)))
+            await self._take_text(update, context, message.caption)
+            return
+        _, language = _who(update)
+        text_only = self.deps.surveys.messages.get("text_only", pick_language(language))
+        await self.render(update, context, Reply.say(text_only))
+
+    async def _take_text(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str
+    ) -> None:
+        chat_id, language = _who(update)
+        inbound = Inbound(chat_id=chat_id, language_code=language, update_id=update.update_id)
+        reply = await transact(
+            self.deps.db, lambda session: self.deps.surveys.on_text(session, inbound, text)
+        )
         await self.render(update, context, reply)
 
     async def render(
