@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.sandbox.threaded import ThreadedServer
+from bot.sandbox.waiting import poll_until
 
 TOKEN = "xoxb-test-token"
 JSON_FIELDS = frozenset({"blocks", "attachments", "files", "metadata"})
@@ -291,14 +292,7 @@ class FakeSlack:
         timeout: float = 10.0,  # noqa: ASYNC109
     ) -> None:
         """Poll ``predicate(fake)`` with asyncio.sleep, leaving the loop free for the bot."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._cond:
-                if predicate(self):
-                    return
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"not true within {timeout}s\n{self.dump()}")
-            await asyncio.sleep(0.01)
+        await poll_until(self._cond, lambda: predicate(self), self.dump, timeout)
 
 
 class SlackServer:

@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bot.sandbox.threaded import ThreadedServer
+from bot.sandbox.waiting import poll_until
 
 # Form posts carry every value as a string; these are decoded back to what Telegram sees.
 JSON_FIELDS = frozenset(
@@ -596,14 +597,7 @@ class FakeTelegram:
         timeout: float = 10.0,  # noqa: ASYNC109
     ) -> None:
         """Poll ``predicate(fake)`` with asyncio.sleep, leaving a bot on this loop free to run."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._cond:
-                if predicate(self):
-                    return
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"not true within {timeout}s\n{self.dump()}")
-            await asyncio.sleep(0.01)
+        await poll_until(self._cond, lambda: predicate(self), self.dump, timeout)
 
     def wait_for_messages(
         self, chat_id: int, count: int, timeout: float = 10.0
