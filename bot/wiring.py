@@ -14,7 +14,7 @@ from storage.queries import app_state
 from storage.session import run_unit
 from surveys.accounts import Accounts
 from surveys.classification import Classifier
-from surveys.classification.service import classify_on_arrival
+from surveys.classification.service import ClassifyOnArrival
 from surveys.definition import load_definitions
 from surveys.engine import SurveyEngine
 from surveys.i18n import Messages
@@ -38,7 +38,7 @@ def build_deps(settings: Settings, *, clock: Clock = utcnow, migrate: bool = Tru
         messages=messages,
         secret=secret,
         clock=clock,
-        on_answer=classify_on_arrival(classifier),
+        on_answer=ClassifyOnArrival(classifier),
     )
     accounts = Accounts(messages=messages, secret=secret, clock=clock)
     return Deps(

@@ -112,6 +112,8 @@ class Answer(SQLModel, table=True):
             "numeric_value",
             "customer_id",
         ),
+        # A redelivered Telegram update is recognised by its id (one answer per update).
+        Index("ix_answer_telegram_update_id", "telegram_update_id", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -8,16 +8,18 @@ action is one transaction. The conversation state is the invitation row (`status
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from storage.clock import Clock
-from storage.models import OPEN_STATUSES, Answer, Customer, InvitationStatus, SurveyInvitation
-from storage.queries import answers as answer_queries
-from storage.queries import customers as customer_queries
-from storage.queries import invitations as invitation_queries
+from storage.models import OPEN_STATUSES, InvitationStatus, SurveyInvitation
+from storage.queries import answering
+from storage.queries.answering import CustomerRef, NewAnswer, OpenInvitation, StoredAnswer
 from surveys.definition import (
     END,
     ChoiceQuestion,
@@ -36,6 +38,34 @@ ANSWER_MARK = "✓"
 RECAP_CHARS = 120
 
 AnswerHook = Callable[..., object]
+
+
+class InvitationView(Protocol):
+    """What rendering needs of an invitation: an ORM row or an `OpenInvitation`."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def survey_key(self) -> str: ...
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def send_started_at(self) -> datetime | None: ...
+
+
+class AnswerView(Protocol):
+    """What the recap and the branching rules read of an answer."""
+
+    @property
+    def question_key(self) -> str: ...
+    @property
+    def numeric_value(self) -> int | None: ...
+    @property
+    def choice_key(self) -> str | None: ...
+    @property
+    def text(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +97,7 @@ class SurveyEngine:
 
     # Rendering -----------------------------------------------------------------------
 
-    def prompt_for(self, invitation: SurveyInvitation, step_key: str) -> Prompt:
+    def prompt_for(self, invitation: InvitationView, step_key: str) -> Prompt:
         """The message that asks the question `step_key` of the invitation's survey."""
         survey = self.surveys[invitation.survey_key]
         language = invitation.language or "en"
@@ -119,7 +149,7 @@ class SurveyEngine:
         low, high = localize(scale.min_label, language), localize(scale.max_label, language)
         return f"{text}\n{scale.min} = {low} · {scale.max} = {high}"
 
-    def closing_text(self, invitation: SurveyInvitation, answers: list[Answer]) -> str:
+    def closing_text(self, invitation: InvitationView, answers: Sequence[AnswerView]) -> str:
         survey = self.surveys[invitation.survey_key]
         language = invitation.language or "en"
         text = localize(survey.closing.text, language)
@@ -153,16 +183,15 @@ class SurveyEngine:
             invitation_id=invitation.id,
         )
 
-    def remember_message(self, session: Session, invitation_id: int, message_id: int) -> None:
+    def remember_message(
+        self, connection: Connection, invitation_id: int, message_id: int
+    ) -> None:
         """Keep the id of the message asking the current question (to edit it later)."""
-        invitation = session.get(SurveyInvitation, invitation_id)
-        if invitation is not None:
-            invitation.telegram_message_id = message_id
-            session.add(invitation)
+        answering.remember_message(connection, invitation_id=invitation_id, message_id=message_id)
 
     # Buttons ---------------------------------------------------------------------------
 
-    def on_button(self, session: Session, inbound: Inbound, raw: str) -> Reply:
+    def on_button(self, connection: Connection, inbound: Inbound, raw: str) -> Reply:
         """Handle a tapped survey button; forged or stale taps change nothing."""
         try:
             data = read_button(self._secret, raw)
@@ -171,11 +200,10 @@ class SurveyEngine:
             return Reply(toast=self._text("invalid_button", inbound))
         if data.action not in ("a", "s"):
             return Reply(toast=self._text("invalid_button", inbound))
-        # Locking the invitation row serialises two taps on one survey (PostgreSQL; SQLite
-        # takes its write lock at BEGIN anyway), so the step check below is race-free.
-        invitation = session.get(SurveyInvitation, data.target, with_for_update=True)
-        customer = customer_queries.get_by_chat(session=session, chat_id=inbound.chat_id)
-        if invitation is None or customer is None or invitation.customer_id != customer.id:
+        invitation = answering.invitation_tapped(
+            connection, invitation_id=data.target, chat_id=inbound.chat_id
+        )
+        if invitation is None:
             return Reply(toast=self._text("invalid_button", inbound))
         language = invitation.language or "en"
         if not accepts_answers(invitation):
@@ -186,32 +214,35 @@ class SurveyEngine:
         question = survey.questions[data.step]
         if invitation.current_step != question.key:
             return Reply(toast=self.messages.get("stale_button", language))
-        answer = Answer(
-            customer_id=customer.id,
-            invitation_id=invitation.id,
-            survey_key=survey.key,
-            question_key=question.key,
-            language=language,
-            answered_at=self._clock(),
-        )
+        numeric_value = choice_key = None
         shown = self.messages.get("skipped", language)
         if data.action == "a":
             if isinstance(question, RatingQuestion):
                 if not question.scale.min <= data.value <= question.scale.max:
                     return Reply(toast=self.messages.get("invalid_button", language))
-                answer.numeric_value = data.value
+                numeric_value = data.value
                 shown = str(data.value)
             elif isinstance(question, ChoiceQuestion):
                 if not 0 <= data.value < len(question.options):
                     return Reply(toast=self.messages.get("invalid_button", language))
                 option = question.options[data.value]
-                answer.choice_key = option.key
+                choice_key = option.key
                 shown = localize(option.label, language)
             else:
                 return Reply(toast=self.messages.get("invalid_button", language))
         elif isinstance(question, TextQuestion) and not question.optional:
             return Reply(toast=self.messages.get("invalid_button", language))
-        reply, answers = self._record_and_advance(session, invitation, survey, answer)
+        answer = NewAnswer(
+            customer_id=invitation.customer_id,
+            invitation_id=invitation.id,
+            survey_key=survey.key,
+            question_key=question.key,
+            language=language,
+            numeric_value=numeric_value,
+            choice_key=choice_key,
+            answered_at=self._clock(),
+        )
+        reply, answers = self._record_and_advance(connection, invitation, survey, answer)
         # The survey lives in one message: it now shows the answers so far and what comes
         # next (the next question with its buttons, or the closing words).
         following = reply.messages[0]
@@ -228,50 +259,53 @@ class SurveyEngine:
 
     # Free text -------------------------------------------------------------------------
 
-    def on_text(self, session: Session, inbound: Inbound, text: str) -> Reply:
+    def on_text(self, connection: Connection, inbound: Inbound, text: str) -> Reply:
         """Handle a typed message: an answer to the open question, or unsolicited feedback."""
-        customer = customer_queries.get_by_chat(session=session, chat_id=inbound.chat_id)
+        customer = answering.customer_of_chat(connection, chat_id=inbound.chat_id)
         if customer is None:
             return Reply.say(self._text("not_linked", inbound))
-        if inbound.update_id is not None and answer_queries.answer_for_update(
-            session=session, update_id=inbound.update_id
+        invitation = answering.open_invitation_of(connection, customer_id=customer.id)
+        # Checked under the invitation's lock, so a redelivered update racing the first
+        # delivery on another instance still finds the answer stored.
+        if inbound.update_id is not None and answering.update_answered(
+            connection, update_id=inbound.update_id
         ):
             return Reply()
-        invitation = invitation_queries.open_invitation_for(
-            session=session, customer_id=customer.id
-        )
         survey = self.surveys.get(invitation.survey_key) if invitation else None
         if invitation is None or survey is None or invitation.current_step is None:
-            return self._store_feedback(session, customer, inbound, text)
+            return self._store_feedback(connection, customer, inbound, text)
         language = invitation.language or "en"
         question = survey.question(invitation.current_step)
-        answer = Answer(
-            customer_id=customer.id,
-            invitation_id=invitation.id,
-            survey_key=survey.key,
-            question_key=question.key,
-            language=language,
-            telegram_update_id=inbound.update_id,
-            answered_at=self._clock(),
-        )
+        numeric_value = None
         if isinstance(question, RatingQuestion):
-            value = _as_int(text)
-            if value is None or not question.scale.min <= value <= question.scale.max:
-                feedback = self._store_feedback(session, customer, inbound, text)
+            numeric_value = _as_int(text)
+            if (
+                numeric_value is None
+                or not question.scale.min <= numeric_value <= question.scale.max
+            ):
+                feedback = self._store_feedback(connection, customer, inbound, text)
                 return Reply(
                     messages=(
                         *feedback.messages,
                         Prompt(self.messages.get("use_buttons", language)),
                     )
                 )
-            answer.numeric_value = value
         elif isinstance(question, TextQuestion) and len(text) > question.max_length:
             return Reply.say(
                 self.messages.get("text_too_long", language, limit=question.max_length)
             )
-        else:
-            answer.text = text
-        reply, answers = self._record_and_advance(session, invitation, survey, answer)
+        answer = NewAnswer(
+            customer_id=customer.id,
+            invitation_id=invitation.id,
+            survey_key=survey.key,
+            question_key=question.key,
+            language=language,
+            numeric_value=numeric_value,
+            text=None if numeric_value is not None else text,
+            telegram_update_id=inbound.update_id,
+            answered_at=self._clock(),
+        )
+        reply, answers = self._record_and_advance(connection, invitation, survey, answer)
         if not invitation.telegram_message_id:
             return reply
         # The survey message drops its Skip button and shows what was answered; what comes
@@ -283,9 +317,9 @@ class SurveyEngine:
         return Reply(edits=(recap,), messages=reply.messages, completed=reply.completed)
 
     def _store_feedback(
-        self, session: Session, customer: Customer, inbound: Inbound, text: str
+        self, connection: Connection, customer: CustomerRef, inbound: Inbound, text: str
     ) -> Reply:
-        answer = Answer(
+        answer = NewAnswer(
             customer_id=customer.id,
             question_key=FEEDBACK_QUESTION,
             text=text,
@@ -293,42 +327,49 @@ class SurveyEngine:
             telegram_update_id=inbound.update_id,
             answered_at=self._clock(),
         )
-        session.add(answer)
-        session.flush()
-        self._notify(session, answer)
+        answer_id = answering.insert_answer(connection, answer)
+        self._notify(connection, answer_id, answer, ())
         return Reply.say(self.messages.get("feedback_received", customer.language or "en"))
 
     # Shared ----------------------------------------------------------------------------
 
     def _record_and_advance(
         self,
-        session: Session,
-        invitation: SurveyInvitation,
+        connection: Connection,
+        invitation: OpenInvitation,
         survey: SurveyDefinition,
-        answer: Answer,
-    ) -> tuple[Reply, list[Answer]]:
+        answer: NewAnswer,
+    ) -> tuple[Reply, list[StoredAnswer]]:
         now = self._clock()
-        answer_queries.store_answer(session=session, answer=answer)
-        self._notify(session, answer)
-        answers = answer_queries.answers_of(session=session, invitation_id=invitation.id or 0)
+        answer_id = answering.insert_answer(connection, answer)
+        answers = answering.answers_of(connection, invitation_id=invitation.id)
+        self._notify(connection, answer_id, answer, answers)
         next_key = next_step(survey, answer.question_key, answers)
         if next_key == END:
-            invitation.current_step = None
-            invitation_queries.set_status(
-                session=session, invitation=invitation, status=InvitationStatus.COMPLETED, now=now
+            answering.advance(
+                connection,
+                invitation_id=invitation.id,
+                current_step=None,
+                status=InvitationStatus.COMPLETED,
+                now=now,
             )
             closing = Reply(
                 messages=(Prompt(self.closing_text(invitation, answers)),),
                 completed=invitation.id,
             )
             return closing, answers
-        invitation.current_step = next_key
-        invitation_queries.set_status(
-            session=session, invitation=invitation, status=InvitationStatus.IN_PROGRESS, now=now
+        answering.advance(
+            connection,
+            invitation_id=invitation.id,
+            current_step=next_key,
+            status=InvitationStatus.IN_PROGRESS,
+            now=now,
         )
         return Reply(messages=(self.prompt_for(invitation, next_key),)), answers
 
-    def _recap(self, survey: SurveyDefinition, answers: list[Answer], language: str) -> str:
+    def _recap(
+        self, survey: SurveyDefinition, answers: Sequence[AnswerView], language: str
+    ) -> str:
         """Each answered question with its answer, as the survey message shows them."""
         by_key = {answer.question_key: answer for answer in answers}
         parts = [
@@ -342,7 +383,7 @@ class SurveyEngine:
     def _shown(
         self,
         question: RatingQuestion | ChoiceQuestion | TextQuestion,
-        answer: Answer,
+        answer: AnswerView,
         language: str,
     ) -> str:
         if answer.numeric_value is not None:
@@ -356,29 +397,37 @@ class SurveyEngine:
             return text if len(text) <= RECAP_CHARS else text[: RECAP_CHARS - 1] + "…"
         return self.messages.get("skipped", language)
 
-    def _notify(self, session: Session, answer: Answer) -> None:
+    def _notify(
+        self,
+        connection: Connection,
+        answer_id: int,
+        answer: NewAnswer,
+        answers: Sequence[StoredAnswer],
+    ) -> None:
         if self._on_answer is None:
             return
         try:
-            self._on_answer(session=session, answer=answer)
+            self._on_answer(
+                connection=connection, answer_id=answer_id, answer=answer, answers=answers
+            )
         except Exception:
             # Classification must never cost the customer's answer (`reclassify` can
             # label it later).
-            log.exception("answer hook failed for answer %s", answer.id)
+            log.exception("answer hook failed for answer %s", answer_id)
 
     def _text(self, key: str, inbound: Inbound) -> str:
         return self.messages.get(key, pick_language(inbound.language_code))
 
 
-def accepts_answers(invitation: SurveyInvitation) -> bool:
+def accepts_answers(invitation: InvitationView) -> bool:
     """Open for answers: sent, in progress, or on its way (a tap can beat our own record
-    of the send)."""
+    of the send). `storage.queries.answering.accepting_answers` is the same rule in SQL."""
     if invitation.status in OPEN_STATUSES:
         return True
     return invitation.status == InvitationStatus.PENDING and invitation.send_started_at is not None
 
 
-def next_step(survey: SurveyDefinition, answered_key: str, answers: list[Answer]) -> str:
+def next_step(survey: SurveyDefinition, answered_key: str, answers: Sequence[AnswerView]) -> str:
     """The question after `answered_key` given the answers so far, or `END`."""
     by_key = {answer.question_key: answer for answer in answers}
     question = survey.question(answered_key)

@@ -22,7 +22,7 @@ from telegram.ext import (
 
 from bot.context import Deps
 from handlers.telegram.render import keyboard
-from storage.session import transact
+from storage.session import transact, transact_statements
 from surveys.engine import Inbound
 from surveys.i18n import pick_language
 from surveys.replies import Edit, Reply
@@ -107,8 +107,9 @@ class CustomerHandlers:
                 messages=reply.messages,
             )
         else:
-            reply = await transact(
-                self.deps.db, lambda session: self.deps.surveys.on_button(session, inbound, raw)
+            reply = await transact_statements(
+                self.deps.db,
+                lambda connection: self.deps.surveys.on_button(connection, inbound, raw),
             )
             reply = _aim_edits_at(reply, query.message.message_id)
         await query.answer(reply.toast)
@@ -142,8 +143,8 @@ class CustomerHandlers:
     ) -> None:
         chat_id, language = _who(update)
         inbound = Inbound(chat_id=chat_id, language_code=language, update_id=update.update_id)
-        reply = await transact(
-            self.deps.db, lambda session: self.deps.surveys.on_text(session, inbound, text)
+        reply = await transact_statements(
+            self.deps.db, lambda connection: self.deps.surveys.on_text(connection, inbound, text)
         )
         await self.render(update, context, reply)
 
@@ -177,10 +178,10 @@ class CustomerHandlers:
                 chat_id=chat.id, text=prompt.text, reply_markup=keyboard(prompt.buttons)
             )
             if prompt.invitation_id is not None:
-                await transact(
+                await transact_statements(
                     self.deps.db,
-                    lambda session, i=prompt.invitation_id, m=sent.message_id: (
-                        self.deps.surveys.remember_message(session, i, m)
+                    lambda connection, i=prompt.invitation_id, m=sent.message_id: (
+                        self.deps.surveys.remember_message(connection, i, m)
                     ),
                 )
         if reply.completed is not None and self.on_completed is not None:

@@ -1,4 +1,4 @@
-"""Answers: storing them once, and reading them back for export."""
+"""Answers read back for export (the answer path itself is `storage.queries.answering`)."""
 
 from __future__ import annotations
 
@@ -9,27 +9,6 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from storage.models import Answer, Customer
-
-
-def store_answer(*, session: Session, answer: Answer) -> Answer:
-    """Insert the answer (the caller holds the invitation's row lock, so the unique
-    constraint on invitation and question is a safety net, not a code path)."""
-    session.add(answer)
-    session.flush()
-    return answer
-
-
-def answer_for_update(*, session: Session, update_id: int) -> Answer | None:
-    """The answer stored from this Telegram update, if any (redelivered updates)."""
-    return session.exec(select(Answer).where(Answer.telegram_update_id == update_id)).first()
-
-
-def answers_of(*, session: Session, invitation_id: int) -> list[Answer]:
-    return list(
-        session.exec(
-            select(Answer).where(Answer.invitation_id == invitation_id).order_by(Answer.id)
-        ).all()
-    )
 
 
 @dataclass(frozen=True)

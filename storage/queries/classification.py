@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_
+from sqlalchemy import Connection, func, insert, or_
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from storage.clock import as_utc, utcnow
@@ -109,23 +110,76 @@ def list_corrections_with_text(*, session: Session) -> list[tuple[str, str, str 
 
     Ordered oldest first, so a `CorrectionMemory` built from it lets later ones win.
     """
-    statement = (
-        select(
-            Answer.text,
-            LabelCorrection.category,
-            LabelCorrection.sentiment,
-            LabelCorrection.answer_id,
-        )
-        .join(Answer, col(Answer.id) == col(LabelCorrection.answer_id))
-        .where(col(Answer.text).is_not(None))
-        .order_by(col(LabelCorrection.corrected_at), col(LabelCorrection.id))
+    return corrections_with_text(session.connection())
+
+
+_CORRECTIONS = LabelCorrection.__table__  # type: ignore[attr-defined]
+_ANSWERS = Answer.__table__  # type: ignore[attr-defined]
+_CORRECTIONS_WITH_TEXT = (
+    core_select(
+        _ANSWERS.c.text,
+        _CORRECTIONS.c.category,
+        _CORRECTIONS.c.sentiment,
+        _CORRECTIONS.c.answer_id,
     )
+    .join(_ANSWERS, _ANSWERS.c.id == _CORRECTIONS.c.answer_id)
+    .where(_ANSWERS.c.text.is_not(None))
+    .order_by(_CORRECTIONS.c.corrected_at, _CORRECTIONS.c.id)
+)
+_INSERT_CLASSIFICATION = insert(AnswerClassification.__table__)  # type: ignore[attr-defined]
+_CORRECTIONS_STAMP = core_select(func.count(), func.coalesce(func.max(_CORRECTIONS.c.id), 0))
+
+
+def corrections_with_text(connection: Connection) -> list[tuple[str, str, str | None]]:
+    """`list_corrections_with_text` on a plain connection (the answer path)."""
     latest: dict[int, tuple[str, str, str | None]] = {}
-    for text, category, sentiment, answer_id in session.exec(statement):
+    for text, category, sentiment, answer_id in connection.execute(_CORRECTIONS_WITH_TEXT):
         if text and text.strip():
             latest.pop(answer_id, None)
             latest[answer_id] = (text, category, sentiment)
     return list(latest.values())
+
+
+def corrections_stamp(connection: Connection) -> tuple[int, int]:
+    """How many corrections there are and the highest id: changes whenever one is added
+    or removed (with its answer), so a cache of them knows when to rebuild."""
+    count, highest = connection.execute(_CORRECTIONS_STAMP).one()
+    return int(count), int(highest)
+
+
+def insert_classification(
+    connection: Connection,
+    *,
+    answer_id: int,
+    category: str,
+    secondary: list[str],
+    sentiment: str,
+    polarity: float | None,
+    subjectivity: float | None,
+    confidence: float,
+    language: str | None,
+    method: str,
+    classifier_version: str,
+    classified_at: datetime,
+) -> None:
+    """Store the classification of a just-stored answer (the answer path's Core insert;
+    `save_classification` replaces one through the ORM)."""
+    connection.execute(
+        _INSERT_CLASSIFICATION,
+        {
+            "answer_id": answer_id,
+            "category": category,
+            "secondary": secondary,
+            "sentiment": sentiment,
+            "polarity": polarity,
+            "subjectivity": subjectivity,
+            "confidence": confidence,
+            "language": language,
+            "method": method,
+            "classifier_version": classifier_version,
+            "classified_at": classified_at,
+        },
+    )
 
 
 def iter_answers_to_classify(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, or_, update
+from sqlalchemy import Select, bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -122,26 +122,37 @@ def mark_sends_started(
     whose claim still holds (a lapsed claim may have been taken over by another worker).
 
     After a crash, a claimed invitation without this mark was certainly not sent (safe
-    to send again); one with it may have been (never sent again).
+    to send again); one with it may have been (never sent again). One Core statement per
+    claim time (usually one per call): this runs for every group of sends.
     """
     by_claim: dict[datetime | None, list[int]] = {}
     for invitation_id, claimed_at in claims:
         by_claim.setdefault(claimed_at, []).append(invitation_id)
+    connection = session.connection()
     ours: set[int] = set()
     for claimed_at, ids in by_claim.items():
-        result = session.exec(
-            update(SurveyInvitation)
-            .where(
-                col(SurveyInvitation.id).in_(ids),
-                SurveyInvitation.status == InvitationStatus.PENDING,
-                SurveyInvitation.send_claimed_at == claimed_at,
-                col(SurveyInvitation.send_started_at).is_(None),
-            )
-            .values(send_started_at=now, updated_at=now)
-            .returning(SurveyInvitation.id)
+        if claimed_at is None:
+            continue  # never claimed, so not ours to send
+        result = connection.execute(
+            _MARK_STARTED, {"ids": ids, "claimed_at": claimed_at, "now": now}
         )
-        ours.update(row[0] for row in result.all())
+        ours.update(row[0] for row in result)
     return ours
+
+
+_invitation = SurveyInvitation.__table__  # type: ignore[attr-defined]
+# Built once: the statement's compiled form is cached, unlike an ORM update's.
+_MARK_STARTED = (
+    update(_invitation)
+    .where(
+        _invitation.c.id.in_(bindparam("ids", expanding=True)),
+        _invitation.c.status == InvitationStatus.PENDING,
+        _invitation.c.send_claimed_at == bindparam("claimed_at"),
+        _invitation.c.send_started_at.is_(None),
+    )
+    .values(send_started_at=bindparam("now"), updated_at=bindparam("now"))
+    .returning(_invitation.c.id)
+)
 
 
 def record_sent(
@@ -228,29 +239,6 @@ def claim_reminders(
         .limit(limit)
     )
     return _claim(session, candidates, col(SurveyInvitation.reminder_sent_at), now)
-
-
-def open_invitation_for(*, session: Session, customer_id: int) -> SurveyInvitation | None:
-    """The customer's most recently sent survey that is still waiting for answers."""
-    return session.exec(
-        select(SurveyInvitation)
-        .where(
-            SurveyInvitation.customer_id == customer_id,
-            or_(
-                col(SurveyInvitation.status).in_(OPEN_STATUSES),
-                and_(
-                    SurveyInvitation.status == InvitationStatus.PENDING,
-                    col(SurveyInvitation.send_started_at).is_not(None),
-                ),
-            ),
-        )
-        .order_by(
-            func.coalesce(SurveyInvitation.sent_at, SurveyInvitation.send_started_at).desc(),
-            col(SurveyInvitation.id).desc(),
-        )
-        .limit(1)
-        .with_for_update()
-    ).first()
 
 
 def set_status(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import Connection
 from sqlmodel import Session
 
+from storage.clock import utcnow
 from storage.models import Answer, AnswerClassification, LabelCorrection
 from storage.queries import classification as queries
+from storage.queries.answering import NewAnswer, StoredAnswer
 from surveys.classification.classifier import Classifier
 from surveys.classification.corrections import CorrectionMemory
 from surveys.classification.model import CATEGORIES, SENTIMENTS, Classification
@@ -53,29 +57,55 @@ def classify_answer(
 def _classify(
     *, session: Session, answer: Answer, classifier: Classifier
 ) -> Classification | None:
-    text = (answer.text or "").strip()
-    if answer.question_key == REASON_QUESTION and answer.choice_key and not text:
-        if answer.choice_key not in CATEGORIES:
-            logger.warning("answer %s has unknown reason choice %r", answer.id, answer.choice_key)
+    reason = None
+    if answer.question_key != REASON_QUESTION and answer.invitation_id is not None:
+        stored = queries.reason_answer(session=session, invitation_id=answer.invitation_id)
+        if stored is not None and stored.id != answer.id:
+            reason = stored.choice_key
+    return classification_for(
+        classifier,
+        answer_id=answer.id,
+        question_key=answer.question_key,
+        choice_key=answer.choice_key,
+        text=answer.text,
+        language=answer.language,
+        reason_choice=reason,
+    )
+
+
+def classification_for(
+    classifier: Classifier,
+    *,
+    answer_id: int | None,
+    question_key: str,
+    choice_key: str | None,
+    text: str | None,
+    language: str | None,
+    reason_choice: str | None,
+) -> Classification | None:
+    """The label of one answer, given the invitation's reason choice (if another answer).
+
+    None for answers with nothing to classify (a bare score, an empty text).
+    """
+    text = (text or "").strip()
+    if question_key == REASON_QUESTION and choice_key and not text:
+        if choice_key not in CATEGORIES:
+            logger.warning("answer %s has unknown reason choice %r", answer_id, choice_key)
             return None
         return Classification(
-            category=answer.choice_key,
+            category=choice_key,
             secondary=(),
             sentiment="neutral",
             polarity=None,
             subjectivity=None,
-            confidence=1.0 if answer.choice_key != "other" else 0.0,
-            language=answer.language or "unknown",
+            confidence=1.0 if choice_key != "other" else 0.0,
+            language=language or "unknown",
             method="customer_choice",
         )
     if not text:
         return None
-    choice = answer.choice_key if answer.question_key == REASON_QUESTION else None
-    if choice is None and answer.invitation_id is not None:
-        reason = queries.reason_answer(session=session, invitation_id=answer.invitation_id)
-        if reason is not None and reason.id != answer.id:
-            choice = reason.choice_key
-    return classifier.classify(text, language=answer.language, choice=choice)
+    choice = choice_key if question_key == REASON_QUESTION else reason_choice
+    return classifier.classify(text, language=language, choice=choice)
 
 
 def relabel(
@@ -126,14 +156,71 @@ def reclassify(*, session: Session, classifier: Classifier, since: datetime | No
     return count
 
 
-def classify_on_arrival(classifier: Classifier) -> Callable[..., AnswerClassification | None]:
-    """The survey engine's answer hook: classify each stored answer, learning from the
-    corrections made so far (read afresh, since another instance may have added one)."""
+class ClassifyOnArrival:
+    """The survey engine's answer hook: classify each stored answer as it arrives.
 
-    def hook(*, session: Session, answer: Answer) -> AnswerClassification | None:
-        learned = classifier
+    Corrections teach the classifier, and another instance may have added one, so the
+    memory of corrections is checked on every text answer; it is rebuilt only when the
+    table changed (a cheap count and highest id), not read in full each time. The hook
+    runs in worker threads, hence the lock.
+    """
+
+    def __init__(self, classifier: Classifier) -> None:
+        self._classifier = classifier
+        self._learned = classifier
+        self._stamp: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(
+        self,
+        *,
+        connection: Connection,
+        answer_id: int,
+        answer: NewAnswer,
+        answers: Sequence[StoredAnswer],
+    ) -> Classification | None:
+        reason = next(
+            (
+                earlier.choice_key
+                for earlier in answers
+                if earlier.question_key == REASON_QUESTION and earlier.id != answer_id
+            ),
+            None,
+        )
+        classifier = self._classifier
         if answer.text and answer.text.strip():
-            learned = classifier.with_corrections(load_correction_memory(session=session))
-        return classify_answer(session=session, answer=answer, classifier=learned, fresh=True)
+            classifier = self._with_current_corrections(connection)
+        result = classification_for(
+            classifier,
+            answer_id=answer_id,
+            question_key=answer.question_key,
+            choice_key=answer.choice_key,
+            text=answer.text,
+            language=answer.language,
+            reason_choice=reason,
+        )
+        if result is not None:
+            queries.insert_classification(
+                connection,
+                answer_id=answer_id,
+                category=result.category,
+                secondary=list(result.secondary),
+                sentiment=result.sentiment,
+                polarity=result.polarity,
+                subjectivity=result.subjectivity,
+                confidence=result.confidence,
+                language=result.language,
+                method=result.method,
+                classifier_version=classifier.version,
+                classified_at=utcnow(),
+            )
+        return result
 
-    return hook
+    def _with_current_corrections(self, connection: Connection) -> Classifier:
+        stamp = queries.corrections_stamp(connection)
+        with self._lock:
+            if stamp != self._stamp:
+                memory = CorrectionMemory(queries.corrections_with_text(connection))
+                self._learned = self._classifier.with_corrections(memory)
+                self._stamp = stamp
+            return self._learned
