@@ -23,7 +23,7 @@ from sqlmodel import Session
 from storage.clock import Clock
 from storage.models import Customer, InvitationStatus, SurveyInvitation
 from storage.queries import invitations as invitation_queries
-from storage.session import transact
+from storage.session import transact, transact_statements
 from surveys.engine import SurveyEngine
 from surveys.quiet_hours import QuietHours, customer_zone
 from surveys.replies import Prompt
@@ -376,10 +376,10 @@ class Delivery:
                     # One reminder at most: a failed one is logged, never retried.
                     log.warning("reminder for invitation %s failed: %s", item.invitation_id, error)
                     return
-                await transact(
+                await transact_statements(
                     self._db,
-                    lambda session: self._engine.remember_message(
-                        session, item.invitation_id, message_id
+                    lambda connection: self._engine.remember_message(
+                        connection, item.invitation_id, message_id
                     ),
                 )
                 report.reminded += 1
