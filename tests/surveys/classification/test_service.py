@@ -6,15 +6,20 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy import text as text_sql
 from sqlmodel import Session
 
 from storage.clock import utcnow
 from storage.db import make_engine, upgrade
 from storage.models import Answer, Customer, SurveyInvitation
+from storage.queries import answering
 from storage.queries import classification as queries
+from storage.queries.answering import NewAnswer
+from storage.session import run_statements
 from surveys.classification import Classifier
 from surveys.classification.service import (
+    ClassifyOnArrival,
     classify_answer,
     load_correction_memory,
     reclassify,
@@ -215,3 +220,48 @@ def test_reclassify_since_skips_older_answers(engine: Engine, classifier: Classi
         session.commit()
         since = utcnow() - timedelta(days=1)
         assert reclassify(session=session, classifier=classifier, since=since) == 1
+
+
+def _arrive(engine: Engine, hook: ClassifyOnArrival, text: str) -> str:
+    """Store `text` as unsolicited feedback through the answer path; return its category."""
+    with Session(engine) as session:
+        customer_id = _answer(session, question_key="feedback", text="seed").customer_id
+        session.commit()
+    answer = NewAnswer(
+        customer_id=customer_id, question_key="feedback", text=text, answered_at=utcnow()
+    )
+
+    def work(connection: Connection) -> str:
+        answer_id = answering.insert_answer(connection, answer)
+        result = hook(connection=connection, answer_id=answer_id, answer=answer, answers=())
+        assert result is not None
+        stored = connection.execute(
+            text_sql("SELECT category FROM answer_classification WHERE answer_id = :id"),
+            {"id": answer_id},
+        ).scalar_one()
+        assert stored == result.category
+        return result.category
+
+    return run_statements(engine, work)
+
+
+def test_answers_arriving_after_each_new_correction_follow_it(
+    engine: Engine, classifier: Classifier
+) -> None:
+    hook = ClassifyOnArrival(classifier)
+    first = "the new dashboard hides our weekly numbers"
+    second = "nobody from your team called us back about the contract"
+    assert _arrive(engine, hook, first + "!") != "felt_ignored"
+    with Session(engine) as session:
+        corrected = _answer(session, question_key="feedback", text=first)
+        relabel(session=session, answer_id=corrected.id, category="felt_ignored", corrected_by="m")  # type: ignore[arg-type]
+        session.commit()
+    assert _arrive(engine, hook, first + "!!") == "felt_ignored"
+    # A second correction, made after the hook built its memory, is learned too.
+    before = _arrive(engine, hook, second + ".")
+    with Session(engine) as session:
+        corrected = _answer(session, question_key="feedback", text=second)
+        relabel(session=session, answer_id=corrected.id, category="competitor", corrected_by="m")  # type: ignore[arg-type]
+        session.commit()
+    assert before != "competitor"
+    assert _arrive(engine, hook, second + "!") == "competitor"
