@@ -17,9 +17,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from textblob.en import sentiment as pattern_sentiment
-
 from surveys.classification.corrections import CorrectionMemory
+from surveys.classification.english import EnglishSentiment
 from surveys.classification.language import clean_markup, detect_language, normalise
 from surveys.classification.lexicon import LEXICON_DIR, Lexicon, load_lexicons
 from surveys.classification.model import CATEGORIES, Classification
@@ -47,6 +46,7 @@ class Classifier:
         *,
         lexicons: Mapping[str, Lexicon],
         corrections: CorrectionMemory | None = None,
+        english_sentiment: EnglishSentiment | None = None,
     ) -> None:
         if "en" not in lexicons:
             raise ValueError("the English lexicon is required")
@@ -56,6 +56,9 @@ class Classifier:
         common = lexicons.get("common")
         self._common = common.categories if common is not None else None
         self._corrections = corrections or CorrectionMemory()
+        self._english_sentiment = (
+            english_sentiment if english_sentiment is not None else EnglishSentiment()
+        )
         self._latin_cues = {
             language: (
                 lexicon.stopwords,
@@ -74,7 +77,11 @@ class Classifier:
 
     def with_corrections(self, corrections: CorrectionMemory) -> Classifier:
         """Return a classifier sharing these lexicons but consulting `corrections`."""
-        return Classifier(lexicons=self._all_lexicons, corrections=corrections)
+        return Classifier(
+            lexicons=self._all_lexicons,
+            corrections=corrections,
+            english_sentiment=self._english_sentiment,
+        )
 
     @property
     def version(self) -> str:
@@ -111,8 +118,8 @@ class Classifier:
                     break
         polarity = subjectivity = None
         if detected == "en":
-            # The function behind TextBlob(text).sentiment, without building a TextBlob.
-            polarity, subjectivity = pattern_sentiment(raw)
+            # TextBlob(text).sentiment, without building a TextBlob (see english.py).
+            polarity, subjectivity = self._english_sentiment(raw)
             polarity, subjectivity = round(polarity, 4), round(subjectivity, 4)
         ranked = sorted(
             ((score, category) for category, score in scores.items() if score > 0), reverse=True
@@ -214,8 +221,9 @@ class Classifier:
             cues[label] += weight
         negative, positive, softener = cues["negative"], cues["positive"], cues["neutral"]
         negative += len(_EMPHASIS.findall(raw)) + len(_CAPS_WORD.findall(raw))
-        negative += sum(1.0 for char in raw if char in _NEGATIVE_EMOJI)
-        positive += min(1.0, 0.5 * sum(1 for char in raw if char in _POSITIVE_EMOJI))
+        if not raw.isascii():
+            negative += sum(map(_NEGATIVE_EMOJI.__contains__, raw))
+            positive += min(1.0, 0.5 * sum(map(_POSITIVE_EMOJI.__contains__, raw)))
         if polarity is not None:
             if polarity >= 0.5:
                 positive += 0.5

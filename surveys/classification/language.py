@@ -54,7 +54,11 @@ def normalise(text: str) -> str:
     NFKC folds full-width forms; Arabic/Persian letter variants and ZWNJ are unified;
     apostrophes are removed so "don't", "dont" and "don’t" are the same word.
     """
-    text = unicodedata.normalize("NFKC", text).translate(_PERSIAN_TABLE).lower()
+    if not text.isascii():  # NFKC and the table leave ASCII alone, except for "`"
+        text = unicodedata.normalize("NFKC", text).translate(_PERSIAN_TABLE)
+    elif "`" in text:
+        text = text.translate(_PERSIAN_TABLE)
+    text = text.lower()
     text = text.replace("'", "")
     return _SPACES.sub(" ", text).strip()
 
@@ -113,7 +117,7 @@ def detect_language(
     words = _WORD.findall(text)
     best, best_score = "en", 0.0
     for language, (stopwords, characters) in latin_cues.items():
-        score = sum(1.0 for word in words if word in stopwords)
+        score = float(sum(map(stopwords.__contains__, words)))
         if characters is not None:
             score += 1.5 * len(characters.findall(text))
         if score > best_score:

@@ -38,7 +38,8 @@ class WeightedPattern:
 
 
 _KEY_CHARS = re.compile(r"[^\W\d_][^\W_]")
-_STARTS = {True: re.compile(r"(?<!\w)\w"), "latin": re.compile(r"(?<![a-z0-9])[a-z0-9]")}
+# Where a word starts: (what may not precede it, what its first character must be).
+_STARTS = {True: (r"(?<!\w)", r"\w"), "latin": (r"(?<![a-z0-9])", r"[a-z0-9]")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,31 +50,66 @@ class PatternSet:
     one pattern holding every entry that begins with that word's first two letters (the
     longest entry wins at a position); entries that do not begin with two literal letters
     are scanned for as usual.
+
+    Two precompiled patterns keep the work in the regex engine: `key_starts` finds only the
+    word starts whose first two letters are a key (most words start no entry), and
+    `any_scanned` (all scanned patterns in one alternation) skips the separate scans when
+    none of them matches anywhere in the text, which is the usual case.
     """
 
     keyed: dict[str, re.Pattern[str]]
     groups: dict[str, tuple[str, float]]
     scanned: tuple[WeightedPattern, ...]
-    starts: re.Pattern[str] | None
+    key_starts: re.Pattern[str] | None
+    any_scanned: re.Pattern[str] | None
 
     def matches(self, text: str) -> list[tuple[str, float, int, int]]:
         """Return (label, weight, start, end) for every match, strongest weight first."""
         found: list[tuple[str, float, int, int]] = []
-        if self.starts is not None and self.keyed:
+        if self.key_starts is not None:
             keyed, groups = self.keyed, self.groups
-            for word in self.starts.finditer(text):
+            for word in self.key_starts.finditer(text):
                 position = word.start()
-                pattern = keyed.get(text[position : position + 2])
-                if pattern is not None:
-                    match = pattern.match(text, position)
-                    if match is not None:
-                        label, weight = groups[match.lastgroup or ""]
-                        found.append((label, weight, position, match.end()))
-        for entry in self.scanned:
-            for match in entry.pattern.finditer(text):
-                found.append((entry.label, entry.weight, match.start(), match.end()))
-        found.sort(key=lambda item: -item[1])
+                match = keyed[word.group()].match(text, position)
+                if match is not None:
+                    label, weight = groups[match.lastgroup or ""]
+                    found.append((label, weight, position, match.end()))
+        earliest = self.any_scanned.search(text) if self.any_scanned is not None else None
+        if earliest is not None:
+            # No scanned entry matches before `earliest`; finditer from there finds the same.
+            for entry in self.scanned:
+                for match in entry.pattern.finditer(text, earliest.start()):
+                    found.append((entry.label, entry.weight, match.start(), match.end()))
+        found.sort(key=_by_weight)
         return found
+
+
+def _by_weight(item: tuple[str, float, int, int]) -> float:
+    return -item[1]
+
+
+def _key_starts(keys: Iterable[str], tokenized: bool | str) -> re.Pattern[str] | None:
+    """A pattern matching the two letters of a key where they start a word.
+
+    Keys are grouped by first letter (`ab|ac|ex` becomes `a[bc]|e[x]`) so the engine
+    rejects most positions on their first character. A match consumes the two letters; the
+    second one never starts a word (it follows a word character), so no key is skipped.
+    """
+    if tokenized not in _STARTS:
+        return None
+    not_after, first = _STARTS[tokenized]
+    # A key whose first letter cannot start a word here is never looked up: leave it out.
+    by_first: dict[str, set[str]] = {}
+    for key in keys:
+        if re.fullmatch(first, key[0]):
+            by_first.setdefault(key[0], set()).add(key[1])
+    if not by_first:
+        return None
+    branches = "|".join(
+        re.escape(letter) + "[" + "".join(re.escape(c) for c in sorted(seconds)) + "]"
+        for letter, seconds in sorted(by_first.items())
+    )
+    return re.compile(f"{not_after}(?:{branches})")
 
 
 def _literal_key(fragment: str) -> str | None:
@@ -89,10 +125,11 @@ def _indexed(
     groups: Mapping[str, Any], labels: Iterable[str], *, tokenized: bool | str, source: str
 ) -> PatternSet:
     known = set(labels)
-    starts = _STARTS.get(tokenized)
+    indexed = tokenized in _STARTS
     keyed: dict[str, list[tuple[str, str]]] = {}
     names: dict[str, tuple[str, float]] = {}
     scanned: list[WeightedPattern] = []
+    all_unkeyed: list[str] = []
     for label, by_weight in (groups or {}).items():
         if label not in known:
             raise LexiconError(f"{source}: unknown label {label!r}")
@@ -102,12 +139,13 @@ def _indexed(
             unkeyed: list[str] = []
             for entry in entries or ():
                 fragment = normalise(str(entry))
-                key = _literal_key(fragment) if starts is not None and fragment else None
+                key = _literal_key(fragment) if indexed and fragment else None
                 if key is not None:
                     keyed.setdefault(key, []).append((fragment, name))
                 elif fragment:
                     unkeyed.append(fragment)
             if unkeyed:
+                all_unkeyed += unkeyed
                 pattern = _alternation(unkeyed, tokenized=tokenized, source=f"{source}:{label}")
                 scanned.append(WeightedPattern(label, float(weight), pattern))
     compiled: dict[str, re.Pattern[str]] = {}
@@ -125,7 +163,16 @@ def _indexed(
             compiled[key] = re.compile(body)
         except re.error as error:
             raise LexiconError(f"{source}: bad entry starting {key!r}: {error}") from error
-    return PatternSet(keyed=compiled, groups=names, scanned=tuple(scanned), starts=starts)
+    return PatternSet(
+        keyed=compiled,
+        groups=names,
+        scanned=tuple(scanned),
+        key_starts=_key_starts(compiled, tokenized),
+        # One alternation of every unkeyed entry, sharing the word-start check once.
+        any_scanned=(
+            _alternation(all_unkeyed, tokenized=tokenized, source=source) if all_unkeyed else None
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
