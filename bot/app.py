@@ -24,10 +24,12 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot.context import Deps
+from bot.settings import Settings
 from bot.slack_wiring import SlackParts, alert_for_invitation, build_slack
 from handlers.http import events_api, health
 from handlers.telegram import admin, customer, webhook
 from handlers.telegram.pacing import PacedRateLimiter
+from handlers.telegram.request import AiohttpRequest
 from handlers.telegram.sender import TelegramSender
 from storage.session import transact
 from surveys.delivery import Delivery, DeliveryPolicy, DeliveryReport
@@ -49,12 +51,9 @@ def build_application(deps: Deps, slack: SlackParts | None = None) -> Applicatio
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.file_base_url)
         .concurrent_updates(4)
-        # httpcore checks every pooled connection on every request: keep the pool small.
-        # Measured against the stand-in: 4 concurrent sends gave 663 messages/s, 16 gave 348.
-        .connection_pool_size(8)
-        .connect_timeout(settings.telegram_timeout_seconds)
-        .read_timeout(settings.telegram_timeout_seconds)
-        .write_timeout(settings.telegram_timeout_seconds)
+        # aiohttp instead of PTB's httpx transport: about a third of the CPU per Bot API call.
+        .request(telegram_request(settings, pool_size=8))
+        .get_updates_request(telegram_request(settings, pool_size=1))
     )
     if settings.telegram_rate_limit:
         builder = builder.rate_limiter(
@@ -72,6 +71,17 @@ def build_application(deps: Deps, slack: SlackParts | None = None) -> Applicatio
     customer.register(application, deps, on_completed=completed if slack else None)
     application.add_error_handler(_make_error_handler(deps))
     return application
+
+
+def telegram_request(settings: Settings, *, pool_size: int) -> AiohttpRequest:
+    """The HTTP transport for Bot API calls, with churnbot's timeouts."""
+    timeout = settings.telegram_timeout_seconds
+    return AiohttpRequest(
+        connection_pool_size=pool_size,
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        write_timeout=timeout,
+    )
 
 
 def _make_error_handler(

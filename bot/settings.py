@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     delivery_concurrency: int = Field(default=4, ge=1, le=64)
     delivery_claim_timeout_seconds: float = Field(default=120, ge=1, le=3600)
     telegram_rate_limit: bool = True
-    telegram_messages_per_second: float = Field(default=29.3, gt=0, le=1000)
+    telegram_messages_per_second: float = Field(default=29.5, gt=0, le=1000)
     telegram_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     survey_definitions_dir: Path | None = None
     log_level: str = "INFO"

@@ -7,6 +7,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from handlers.telegram.render import keyboard
+from handlers.telegram.request import RequestNotSent
 from surveys.delivery import DeliveryUncertain, RecipientUnreachable, TemporaryFailure
 from surveys.replies import Prompt
 
@@ -29,21 +30,30 @@ class TelegramSender:
         except RetryAfter as error:
             raise TemporaryFailure("rate limited", retry_after=_seconds(error)) from error
         except TimedOut as error:
-            if isinstance(error.__cause__, httpx.PoolTimeout):
-                raise TemporaryFailure("connection pool busy; not sent") from error
+            if _not_sent(error):
+                raise TemporaryFailure(f"not sent: {error.message}") from error
             raise DeliveryUncertain(f"timed out: {error.message}") from error
         except BadRequest as error:
             if any(marker in error.message.lower() for marker in UNREACHABLE_MARKERS):
                 raise RecipientUnreachable(error.message) from error
             raise
         except NetworkError as error:
-            cause = error.__cause__
-            if cause is None or isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout):
+            if error.__cause__ is None or _not_sent(error):
                 # Telegram answered with a server error, or we never reached it: not sent.
                 raise TemporaryFailure(error.message) from error
             # The connection broke while the request was under way: it may have arrived.
             raise DeliveryUncertain(f"network error: {error.message}") from error
         return message.message_id
+
+
+def _not_sent(error: NetworkError) -> bool:
+    """Whether the transport failed before the request left (no pooled connection free,
+    or none could be made): churnbot's aiohttp transport says so with `RequestNotSent`;
+    PTB's httpx one with httpx's exception types."""
+    return isinstance(
+        error.__cause__,
+        RequestNotSent | httpx.PoolTimeout | httpx.ConnectError | httpx.ConnectTimeout,
+    )
 
 
 def _seconds(error: RetryAfter) -> float:

@@ -1,10 +1,14 @@
-"""The pacer spaces message sends on an absolute schedule and never bursts after a pause."""
+"""The pacer spaces message sends on an absolute schedule, never bursts after a pause, and
+never lets a message leave within a window of the answer to the one `limit` before it."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 
-from handlers.telegram.pacing import PacedRateLimiter
+from telegram.error import RetryAfter
+
+from handlers.telegram.pacing import CATCH_UP_SPACING, PacedRateLimiter
 
 
 async def test_sends_are_spaced_by_the_interval_and_a_pause_is_not_made_up() -> None:
@@ -26,9 +30,55 @@ async def test_sends_are_spaced_by_the_interval_and_a_pause_is_not_made_up() -> 
     await asyncio.sleep(0.3)
     times.clear()
     await asyncio.gather(
-        *(pacer.process_request(send, (), {}, "sendMessage", {}, None) for _ in range(2))
+        *(pacer.process_request(send, (), {}, "sendMessage", {}, None) for _ in range(3))
     )
-    assert times[1] - times[0] >= 0.045, "after a pause the next two are still spaced"
+    spacing = 0.05 * CATCH_UP_SPACING - 1e-3
+    assert all(b - a >= spacing for a, b in itertools.pairwise(times)), "no burst after a pause"
+
+
+async def test_no_message_leaves_within_a_window_of_the_answer_limit_places_before() -> None:
+    # A fast schedule, so only the window holds messages back; answers take 30 ms, and
+    # some come late, as a request delayed on its way would.
+    pacer = PacedRateLimiter(per_second=1000, window_limit=5, window_seconds=0.2, margin=0)
+    loop = asyncio.get_running_loop()
+    started: list[float] = []
+    answered: list[float] = []
+
+    async def send(n: int) -> bool:
+        started.append(loop.time())
+        await asyncio.sleep(0.1 if n % 7 == 0 else 0.03)
+        answered.append(loop.time())
+        return True
+
+    async def one(n: int) -> None:
+        await pacer.process_request(send, (n,), {}, "sendMessage", {}, None)
+
+    await asyncio.gather(*(one(n) for n in range(20)))
+
+    order = sorted(answered)
+    for k in range(5, 20):
+        # Of the answers in before this start, fewer than 5 may be within 0.2 s of it.
+        recent = [at for at in order if at <= started[k] and started[k] - at < 0.2]
+        in_flight = sum(1 for s in started[:k] if s <= started[k]) - sum(
+            1 for at in order if at <= started[k]
+        )
+        assert len(recent) + in_flight < 5, (k, recent, in_flight)
+
+
+async def test_a_429_is_waited_out_and_resent_and_counts_when_it_came() -> None:
+    pacer = PacedRateLimiter(per_second=1000, window_limit=2, window_seconds=0.2, margin=0)
+    calls: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def send() -> bool:
+        calls.append(loop.time())
+        if len(calls) == 1:
+            raise RetryAfter(0)  # retry_after 0: only the 0.1 s pad is waited
+        return True
+
+    assert await pacer.process_request(send, (), {}, "sendMessage", {}, None) is True
+    assert len(calls) == 2
+    assert calls[1] - calls[0] >= 0.1
 
 
 async def test_calls_that_post_no_message_are_not_paced() -> None:
