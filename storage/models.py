@@ -75,11 +75,14 @@ class SurveyInvitation(SQLModel, table=True):
         Index("ix_invitation_customer_status", "customer_id", "status"),
         # Invitations sent in a period per survey and outcome (survey health), index-only.
         Index("ix_invitation_sent_at", "sent_at", "survey_key", "status"),
+        # Reminders due: open invitations of one survey sent before a time. Leading with
+        # the survey alone, every delivery tick scanned all of that survey's invitations.
+        Index("ix_invitation_survey_status_sent", "survey_key", "status", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", ondelete="CASCADE")
-    survey_key: str = Field(max_length=64, index=True)
+    survey_key: str = Field(max_length=64)
     event_id: int | None = Field(default=None, foreign_key="event.id", ondelete="CASCADE")
     status: str = Field(default=InvitationStatus.PENDING, sa_type=String(16))
     status_reason: str | None = Field(default=None, max_length=500)
