@@ -17,12 +17,14 @@ from functools import partial
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
 from storage.clock import Clock
 from storage.models import Customer, InvitationStatus, SurveyInvitation
+from storage.queries import delivering
 from storage.queries import invitations as invitation_queries
+from storage.queries.delivering import DueInvitation, Started
 from storage.session import transact, transact_statements
 from surveys.engine import SurveyEngine
 from surveys.quiet_hours import QuietHours, customer_zone
@@ -76,6 +78,9 @@ class _Ready:
     chat_id: int
     prompt: Prompt
     claimed_at: datetime | None = None
+    # What recording a failed first send needs (reminders are never retried).
+    customer_id: int = 0
+    attempts: int = 0
 
 
 @dataclass
@@ -125,8 +130,8 @@ class Delivery:
 
     async def run_once(self) -> DeliveryReport:
         report = DeliveryReport()
-        report.expired = await transact(self._db, partial(self._recover, report=report))
-        ready = await transact(self._db, partial(self._prepare_batch, report=report))
+        report.expired = await transact_statements(self._db, partial(self._recover, report=report))
+        ready = await transact_statements(self._db, partial(self._prepare_batch, report=report))
         # Outcomes are recorded a chunk at a time; two chunks run at once so one's database
         # work overlaps the other's sends. Sends themselves are limited to `concurrency`.
         gate = asyncio.Semaphore(self._policy.concurrency)
@@ -145,113 +150,121 @@ class Delivery:
 
     # Recovery --------------------------------------------------------------------------
 
-    def _recover(self, session: Session, report: DeliveryReport) -> int:
+    def _recover(self, connection: Connection, report: DeliveryReport) -> int:
         now = self._clock()
         cutoff = now - self._policy.claim_timeout
-        for invitation in invitation_queries.stale_claims(
-            session=session, claimed_before=cutoff, started=False
+        delivering.release_unstarted_claims(connection, claimed_before=cutoff)
+        for invitation_id in delivering.close_interrupted_sends(
+            connection,
+            claimed_before=cutoff,
+            now=now,
+            reason="unconfirmed: interrupted during send, not repeated",
         ):
-            invitation_queries.release_claim(
-                session=session, invitation=invitation, due_at=invitation.due_at
-            )
-        for invitation in invitation_queries.stale_claims(
-            session=session, claimed_before=cutoff, started=True
-        ):
-            log.warning("invitation %s was interrupted mid-send; not resending", invitation.id)
-            invitation_queries.set_status(
-                session=session,
-                invitation=invitation,
-                status=InvitationStatus.SENT,
-                now=now,
-                reason="unconfirmed: interrupted during send, not repeated",
-            )
+            log.warning("invitation %s was interrupted mid-send; not resending", invitation_id)
             report.unconfirmed += 1
-        return invitation_queries.expire_overdue(session=session, now=now)
+        return delivering.expire_overdue(connection, now=now)
 
     # Preparing -------------------------------------------------------------------------
 
-    def _prepare_batch(self, session: Session, report: DeliveryReport) -> list[_Ready]:
+    def _prepare_batch(self, connection: Connection, report: DeliveryReport) -> list[_Ready]:
+        """Claim a batch and decide each invitation's fate: skipped, deferred, left for the
+        next pass, or started; a few statements for the whole batch."""
         now = self._clock()
+        claimed = delivering.claim_due(connection, now=now, limit=self._policy.batch)
+        report.claimed = len(claimed)
+        due = delivering.due_with_customers(connection, ids=claimed)
+        tired = self._fatigued(connection, due, now)
+        skipped: list[tuple[int, str, str | None]] = []
+        released: list[tuple[int, datetime, str | None]] = []
+        started: list[Started] = []
         ready: list[_Ready] = []
         chats: set[int] = set()
-        claimed = invitation_queries.claim_due(session=session, now=now, limit=self._policy.batch)
-        report.claimed = len(claimed)
-        for invitation, customer in invitation_queries.with_customers(
-            session=session, invitation_ids=claimed
-        ):
-            item = self._prepare(session, invitation, customer, report, chats)
-            if item is not None:
-                ready.append(item)
-                chats.add(item.chat_id)
+        for invitation in due:
+            reason = self._skip_reason(invitation, tired)
+            if reason is not None:
+                skipped.append((invitation.id, InvitationStatus.SKIPPED, reason))
+                report.skipped += 1
+                continue
+            chat_id = invitation.telegram_chat_id
+            assert chat_id is not None
+            survey = self._engine.surveys[invitation.survey_key]
+            later = (
+                self._quiet_until(invitation.customer_timezone)
+                if survey.delivery.quiet_hours
+                else None
+            )
+            if later is not None:
+                released.append((invitation.id, later, "deferred: quiet hours"))
+                report.deferred += 1
+                continue
+            if chat_id in chats:
+                # Telegram allows about one message a second per chat: the next pass takes it.
+                released.append((invitation.id, now, None))
+                continue
+            chats.add(chat_id)
+            language, step = self._engine.opening(
+                invitation.survey_key, invitation.customer_language or "en"
+            )
+            begun = Started(invitation.id, invitation.survey_key, language, step)
+            started.append(begun)
+            ready.append(
+                _Ready(
+                    invitation.id,
+                    chat_id,
+                    self._engine.prompt_for(begun, step),
+                    invitation.send_claimed_at,
+                    customer_id=invitation.customer_id,
+                    attempts=invitation.send_attempts + 1,
+                )
+            )
+        delivering.set_status(connection, changes=skipped, now=now)
+        delivering.release(connection, releases=released)
+        delivering.start(connection, started=started)
         return ready
 
-    def _prepare(
-        self,
-        session: Session,
-        invitation: SurveyInvitation,
-        customer: Customer | None,
-        report: DeliveryReport,
-        chats: set[int],
-    ) -> _Ready | None:
-        now = self._clock()
-        assert invitation.id is not None
-        reason = self._skip_reason(session, customer, invitation)
-        if reason is not None:
-            invitation_queries.set_status(
-                session=session,
-                invitation=invitation,
-                status=InvitationStatus.SKIPPED,
-                now=now,
-                reason=reason,
+    def _fatigued(
+        self, connection: Connection, due: list[DueInvitation], now: datetime
+    ) -> dict[int, set[int]]:
+        """For each fatigue period (days) of the batch's surveys, the batch's customers sent
+        one of the fatigue-counting surveys within it: one query per distinct period."""
+        customers: dict[int, set[int]] = {}
+        for invitation in due:
+            survey = self._engine.surveys.get(invitation.survey_key)
+            days = survey.delivery.fatigue_days if survey is not None else 0
+            if days and invitation.customer_exists:
+                customers.setdefault(days, set()).add(invitation.customer_id)
+        return {
+            days: delivering.sent_since(
+                connection,
+                customer_ids=ids,
+                survey_keys=self._fatigue_keys,
+                since=now - timedelta(days=days),
             )
-            report.skipped += 1
-            return None
-        assert customer is not None
-        assert customer.telegram_chat_id is not None
-        survey = self._engine.surveys[invitation.survey_key]
-        later = self._quiet_until(customer) if survey.delivery.quiet_hours else None
-        if later is not None:
-            invitation.status_reason = "deferred: quiet hours"
-            invitation_queries.release_claim(session=session, invitation=invitation, due_at=later)
-            report.deferred += 1
-            return None
-        if customer.telegram_chat_id in chats:
-            # Telegram allows about one message a second per chat: the next pass takes it.
-            invitation_queries.release_claim(session=session, invitation=invitation, due_at=now)
-            return None
-        invitation.send_attempts += 1
-        prompt = self._engine.start(session, invitation, customer.language or "en")
-        return _Ready(invitation.id, customer.telegram_chat_id, prompt, invitation.send_claimed_at)
+            for days, ids in customers.items()
+        }
 
-    def _skip_reason(
-        self, session: Session, customer: Customer | None, invitation: SurveyInvitation
-    ) -> str | None:
+    def _skip_reason(self, invitation: DueInvitation, tired: dict[int, set[int]]) -> str | None:
         survey = self._engine.surveys.get(invitation.survey_key)
         if survey is None:
             return f"survey {invitation.survey_key!r} is not defined"
-        if customer is None:
+        if not invitation.customer_exists:
             return "customer no longer exists"
-        if customer.opted_out:
+        if invitation.opted_out:
             return "customer opted out"
-        if customer.telegram_chat_id is None:
+        if invitation.telegram_chat_id is None:
             return "customer has not linked a Telegram chat"
-        if customer.unreachable:
+        if invitation.unreachable:
             return "customer is unreachable (bot blocked)"
         days = survey.delivery.fatigue_days
-        if days and invitation_queries.sent_recently(
-            session=session,
-            customer_id=customer.id or 0,
-            survey_keys=self._fatigue_keys,
-            since=self._clock() - timedelta(days=days),
-        ):
+        if days and invitation.customer_id in tired.get(days, ()):
             return f"survey fatigue: another survey was sent in the last {days} days"
         return None
 
-    def _quiet_until(self, customer: Customer) -> datetime | None:
+    def _quiet_until(self, timezone: str | None) -> datetime | None:
         quiet = self._policy.quiet_hours
         if quiet is None:
             return None
-        zone = customer_zone(customer.timezone, self._policy.zone)
+        zone = customer_zone(timezone, self._policy.zone)
         return quiet.next_allowed(self._clock(), zone)
 
     # Sending ---------------------------------------------------------------------------
@@ -267,14 +280,12 @@ class Delivery:
         for start in range(0, len(chunk), width):
             group = chunk[start : start + width]
             started = self._clock()
-            ours = await transact(
+            ours = await transact_statements(
                 self._db,
-                lambda session, group=group, started=started: (
-                    invitation_queries.mark_sends_started(
-                        session=session,
-                        claims=[(item.invitation_id, item.claimed_at) for item in group],
-                        now=started,
-                    )
+                lambda connection, group=group, started=started: delivering.mark_sends_started(
+                    connection,
+                    claims=[(item.invitation_id, item.claimed_at) for item in group],
+                    now=started,
                 ),
             )
             lapsed = [item.invitation_id for item in group if item.invitation_id not in ours]
@@ -283,7 +294,9 @@ class Delivery:
             outcomes += await asyncio.gather(
                 *(self._attempt(item, gate) for item in group if item.invitation_id in ours)
             )
-        await transact(self._db, partial(self._record_chunk, outcomes=outcomes, report=report))
+        await transact_statements(
+            self._db, partial(self._record_chunk, outcomes=outcomes, report=report)
+        )
 
     async def _attempt(
         self, ready: _Ready, gate: asyncio.Semaphore
@@ -297,11 +310,15 @@ class Delivery:
 
     def _record_chunk(
         self,
-        session: Session,
+        connection: Connection,
         outcomes: list[tuple[_Ready, int | None, Exception | None]],
         report: DeliveryReport,
     ) -> None:
+        now = self._clock()
         delivered: list[tuple[int, int | None, str | None]] = []
+        failed: list[tuple[int, str, str | None]] = []
+        retried: list[tuple[int, datetime, str | None]] = []
+        unreachable: list[int] = []
         for ready, message_id, error in outcomes:
             if error is None:
                 delivered.append((ready.invitation_id, message_id, None))
@@ -309,59 +326,30 @@ class Delivery:
                 delivered.append((ready.invitation_id, None, f"unconfirmed: {error}"[:500]))
                 report.unconfirmed += 1
             elif isinstance(error, RecipientUnreachable):
-                self._unreachable(session, ready, str(error))
+                unreachable.append(ready.customer_id)
+                failed.append((ready.invitation_id, *_failure(f"unreachable: {error}")))
                 report.failed += 1
             elif isinstance(error, TemporaryFailure):
-                if self._retry_later(session, ready, error):
-                    report.retried += 1
-                else:
+                if ready.attempts >= MAX_ATTEMPTS:
+                    reason = f"gave up after {ready.attempts} attempts: {error}"
+                    failed.append((ready.invitation_id, *_failure(reason)))
                     report.failed += 1
+                else:
+                    backoff = max(error.retry_after, 2.0**ready.attempts)
+                    later = now + timedelta(seconds=backoff)
+                    retried.append((ready.invitation_id, later, f"retrying: {error}"[:500]))
+                    report.retried += 1
             else:
                 log.error("sending invitation %s failed", ready.invitation_id, exc_info=error)
                 reason = f"send failed: {type(error).__name__}: {error}"
-                self._fail(session, ready, reason)
+                failed.append((ready.invitation_id, *_failure(reason)))
                 report.failed += 1
                 report.errors.append(reason)
-        invitation_queries.record_sent(session=session, sent=delivered, now=self._clock())
+        delivering.record_sent(connection, sent=delivered, now=now)
+        delivering.set_status(connection, changes=failed, now=now)
+        delivering.release(connection, releases=retried)
+        delivering.mark_unreachable(connection, customer_ids=unreachable)
         report.sent += len(delivered)
-
-    def _fail(self, session: Session, ready: _Ready, reason: str) -> None:
-        invitation = session.get(SurveyInvitation, ready.invitation_id)
-        assert invitation is not None
-        invitation_queries.set_status(
-            session=session,
-            invitation=invitation,
-            status=InvitationStatus.FAILED,
-            now=self._clock(),
-            reason=reason[:500],
-        )
-
-    def _unreachable(self, session: Session, ready: _Ready, detail: str) -> None:
-        invitation = session.get(SurveyInvitation, ready.invitation_id)
-        assert invitation is not None
-        customer = session.get(Customer, invitation.customer_id)
-        if customer is not None:
-            customer.unreachable = True
-            session.add(customer)
-        self._fail(session, ready, f"unreachable: {detail}")
-
-    def _retry_later(self, session: Session, ready: _Ready, error: TemporaryFailure) -> bool:
-        invitation = session.get(SurveyInvitation, ready.invitation_id)
-        assert invitation is not None
-        if invitation.send_attempts >= MAX_ATTEMPTS:
-            self._fail(
-                session, ready, f"gave up after {invitation.send_attempts} attempts: {error}"
-            )
-            return False
-        backoff = max(error.retry_after, 2.0**invitation.send_attempts)
-        invitation.current_step = None
-        invitation.status_reason = f"retrying: {error}"[:500]
-        invitation_queries.release_claim(
-            session=session,
-            invitation=invitation,
-            due_at=self._clock() + timedelta(seconds=backoff),
-        )
-        return True
 
     # Reminders -------------------------------------------------------------------------
 
@@ -411,10 +399,18 @@ class Delivery:
                     or invitation.current_step is None
                 ):
                     continue
-                if survey.delivery.quiet_hours and self._quiet_until(customer) is not None:
+                if (
+                    survey.delivery.quiet_hours
+                    and self._quiet_until(customer.timezone) is not None
+                ):
                     invitation.reminder_sent_at = None  # try again after the quiet hours
                     session.add(invitation)
                     continue
                 prompt = self._engine.reminder_for(invitation)
                 items.append(_Ready(invitation_id, customer.telegram_chat_id, prompt))
         return items
+
+
+def _failure(reason: str) -> tuple[str, str]:
+    """A failed send's status and its reason, cut to the column's length."""
+    return InvitationStatus.FAILED, reason[:500]

@@ -164,13 +164,19 @@ class SurveyEngine:
 
     # Starting --------------------------------------------------------------------------
 
+    def opening(self, survey_key: str, language: str) -> tuple[str, str]:
+        """The language a survey will speak to a customer who reads `language` (the
+        closest the survey offers) and its first step."""
+        survey = self.surveys[survey_key]
+        return pick_language(language, survey.languages), survey.first.key
+
     def start(self, session: Session, invitation: SurveyInvitation, language: str) -> Prompt:
         """Fix the invitation's language and first step; return the first question."""
-        survey = self.surveys[invitation.survey_key]
-        invitation.language = pick_language(language, survey.languages)
-        invitation.current_step = survey.first.key
+        invitation.language, invitation.current_step = self.opening(
+            invitation.survey_key, language
+        )
         session.add(invitation)
-        return self.prompt_for(invitation, survey.first.key)
+        return self.prompt_for(invitation, invitation.current_step)
 
     def reminder_for(self, invitation: SurveyInvitation) -> Prompt:
         """The current question again, introduced as a gentle reminder."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, update
+from sqlalchemy import Select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.models import OPEN_STATUSES, Customer, InvitationStatus, SurveyInvitation
+from storage.models import OPEN_STATUSES, InvitationStatus, SurveyInvitation
+from storage.queries import delivering
 
 
 def create_invitation(
@@ -58,17 +59,7 @@ def create_invitation(
 def claim_due(*, session: Session, now: datetime, limit: int) -> list[int]:
     """Atomically claim up to `limit` due pending invitations for this worker (several
     instances claim disjoint sets)."""
-    candidates = (
-        select(SurveyInvitation.id)
-        .where(
-            SurveyInvitation.status == InvitationStatus.PENDING,
-            SurveyInvitation.due_at <= now,
-            col(SurveyInvitation.send_claimed_at).is_(None),
-        )
-        .order_by(SurveyInvitation.due_at, SurveyInvitation.id)
-        .limit(limit)
-    )
-    return _claim(session, candidates, col(SurveyInvitation.send_claimed_at), now)
+    return delivering.claim_due(session.connection(), now=now, limit=limit)
 
 
 def _claim(session: Session, candidates: Select, marker: Any, now: datetime) -> list[int]:
@@ -89,138 +80,6 @@ def _claim(session: Session, candidates: Select, marker: Any, now: datetime) -> 
         .returning(SurveyInvitation.id)
     )
     return sorted(row[0] for row in result.all())
-
-
-def release_claim(*, session: Session, invitation: SurveyInvitation, due_at: datetime) -> None:
-    """Give a claimed invitation back to the outbox, due again at `due_at`."""
-    invitation.send_claimed_at = None
-    invitation.send_started_at = None
-    invitation.due_at = due_at
-    session.add(invitation)
-    session.flush()
-
-
-def with_customers(
-    *, session: Session, invitation_ids: list[int]
-) -> list[tuple[SurveyInvitation, Customer | None]]:
-    """The invitations with their customers, in one query, oldest due first."""
-    if not invitation_ids:
-        return []
-    rows = session.exec(
-        select(SurveyInvitation, Customer)
-        .join(Customer, col(Customer.id) == col(SurveyInvitation.customer_id), isouter=True)
-        .where(col(SurveyInvitation.id).in_(invitation_ids))
-        .order_by(SurveyInvitation.due_at, SurveyInvitation.id)
-    ).all()
-    return [(invitation, customer) for invitation, customer in rows]
-
-
-def mark_sends_started(
-    *, session: Session, claims: list[tuple[int, datetime | None]], now: datetime
-) -> set[int]:
-    """Record that these requests to the chat platform are about to leave; return the ids
-    whose claim still holds (a lapsed claim may have been taken over by another worker).
-
-    After a crash, a claimed invitation without this mark was certainly not sent (safe
-    to send again); one with it may have been (never sent again). One Core statement per
-    claim time (usually one per call): this runs for every group of sends.
-    """
-    by_claim: dict[datetime | None, list[int]] = {}
-    for invitation_id, claimed_at in claims:
-        by_claim.setdefault(claimed_at, []).append(invitation_id)
-    connection = session.connection()
-    ours: set[int] = set()
-    for claimed_at, ids in by_claim.items():
-        if claimed_at is None:
-            continue  # never claimed, so not ours to send
-        result = connection.execute(
-            _MARK_STARTED, {"ids": ids, "claimed_at": claimed_at, "now": now}
-        )
-        ours.update(row[0] for row in result)
-    return ours
-
-
-_invitation = SurveyInvitation.__table__  # type: ignore[attr-defined]
-# Built once: the statement's compiled form is cached, unlike an ORM update's.
-_MARK_STARTED = (
-    update(_invitation)
-    .where(
-        _invitation.c.id.in_(bindparam("ids", expanding=True)),
-        _invitation.c.status == InvitationStatus.PENDING,
-        _invitation.c.send_claimed_at == bindparam("claimed_at"),
-        _invitation.c.send_started_at.is_(None),
-    )
-    .values(send_started_at=bindparam("now"), updated_at=bindparam("now"))
-    .returning(_invitation.c.id)
-)
-
-
-def record_sent(
-    *, session: Session, sent: list[tuple[int, int | None, str | None]], now: datetime
-) -> None:
-    """Mark invitations as sent with their message ids, in two statements for the lot.
-
-    An invitation the customer already started answering (a tap can beat this record)
-    keeps its progress and only gets its `sent_at`.
-    """
-    if not sent:
-        return
-    connection = session.connection()
-    table = SurveyInvitation.__table__  # type: ignore[attr-defined]
-    connection.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.status == InvitationStatus.PENDING)
-        .values(
-            status=InvitationStatus.SENT,
-            sent_at=now,
-            updated_at=now,
-            telegram_message_id=bindparam("b_message"),
-            status_reason=bindparam("b_reason"),
-        ),
-        [{"b_id": i, "b_message": m, "b_reason": r} for i, m, r in sent],
-    )
-    connection.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.sent_at.is_(None))
-        .values(sent_at=now),
-        [{"b_id": i} for i, _, _ in sent],
-    )
-
-
-def stale_claims(
-    *, session: Session, claimed_before: datetime, started: bool
-) -> list[SurveyInvitation]:
-    """Pending invitations claimed long ago and never recorded: a worker died mid-batch."""
-    started_column = col(SurveyInvitation.send_started_at)
-    return list(
-        session.exec(
-            select(SurveyInvitation).where(
-                SurveyInvitation.status == InvitationStatus.PENDING,
-                col(SurveyInvitation.send_claimed_at).is_not(None),
-                col(SurveyInvitation.send_claimed_at) < claimed_before,
-                started_column.is_not(None) if started else started_column.is_(None),
-            )
-        ).all()
-    )
-
-
-def sent_recently(
-    *, session: Session, customer_id: int, survey_keys: list[str], since: datetime
-) -> bool:
-    """Whether one of these surveys was sent to the customer since `since` (fatigue)."""
-    if not survey_keys:
-        return False
-    found = session.exec(
-        select(SurveyInvitation.id)
-        .where(
-            SurveyInvitation.customer_id == customer_id,
-            col(SurveyInvitation.survey_key).in_(survey_keys),
-            col(SurveyInvitation.sent_at).is_not(None),
-            col(SurveyInvitation.sent_at) >= since,
-        )
-        .limit(1)
-    ).first()
-    return found is not None
 
 
 def claim_reminders(
@@ -260,16 +119,3 @@ def set_status(
         invitation.completed_at = now
     session.add(invitation)
     session.flush()
-
-
-def expire_overdue(*, session: Session, now: datetime) -> int:
-    """Close open or pending invitations whose expiry time has passed."""
-    result = session.exec(
-        update(SurveyInvitation)
-        .where(
-            col(SurveyInvitation.status).in_((InvitationStatus.PENDING, *OPEN_STATUSES)),
-            col(SurveyInvitation.expires_at) <= now,
-        )
-        .values(status=InvitationStatus.EXPIRED, status_reason="no answer in time", updated_at=now)
-    )
-    return result.rowcount

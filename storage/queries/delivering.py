@@ -1,0 +1,336 @@
+"""The delivery path: what each batch of outgoing surveys reads and writes.
+
+Every invitation sent goes through these statements, so, like the answer path
+(`storage.queries.answering`), they are SQLAlchemy Core on a `Connection`, built once and
+compiled once: a batch is claimed, read and prepared in a handful of statements (reads
+with IN, writes as executemany) instead of ORM loads and a flush per invitation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Table, bindparam, func, select, update
+
+from storage.models import OPEN_STATUSES, Customer, InvitationStatus, SurveyInvitation
+
+INVITATIONS: Table = SurveyInvitation.__table__  # type: ignore[attr-defined]
+CUSTOMERS: Table = Customer.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class DueInvitation:
+    """A claimed invitation with what deciding to send it needs of its customer (the
+    customer fields are None when the customer no longer exists)."""
+
+    id: int
+    survey_key: str
+    customer_id: int
+    send_attempts: int
+    send_claimed_at: datetime | None
+    customer_exists: bool
+    telegram_chat_id: int | None
+    customer_language: str | None
+    customer_timezone: str | None
+    opted_out: bool | None
+    unreachable: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """An invitation about to be sent: its language and first step are fixed."""
+
+    id: int
+    survey_key: str
+    language: str
+    current_step: str
+    status: str = InvitationStatus.PENDING
+    send_started_at: datetime | None = None
+
+
+# The candidates are locked with FOR UPDATE SKIP LOCKED on PostgreSQL, so concurrent
+# workers take disjoint rows without waiting; SQLite has one writer at a time.
+_CLAIM_DUE = (
+    update(INVITATIONS)
+    .where(
+        INVITATIONS.c.id.in_(
+            select(INVITATIONS.c.id)
+            .where(
+                INVITATIONS.c.status == InvitationStatus.PENDING,
+                INVITATIONS.c.due_at <= bindparam("now"),
+                INVITATIONS.c.send_claimed_at.is_(None),
+            )
+            .order_by(INVITATIONS.c.due_at, INVITATIONS.c.id)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        ),
+        INVITATIONS.c.send_claimed_at.is_(None),
+    )
+    .values(send_claimed_at=bindparam("now"), updated_at=bindparam("now"))
+    .returning(INVITATIONS.c.id)
+)
+_DUE_WITH_CUSTOMERS = (
+    select(
+        INVITATIONS.c.id,
+        INVITATIONS.c.survey_key,
+        INVITATIONS.c.customer_id,
+        INVITATIONS.c.send_attempts,
+        INVITATIONS.c.send_claimed_at,
+        CUSTOMERS.c.id.is_not(None),
+        CUSTOMERS.c.telegram_chat_id,
+        CUSTOMERS.c.language,
+        CUSTOMERS.c.timezone,
+        CUSTOMERS.c.opted_out,
+        CUSTOMERS.c.unreachable,
+    )
+    .join(CUSTOMERS, CUSTOMERS.c.id == INVITATIONS.c.customer_id, isouter=True)
+    .where(INVITATIONS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(INVITATIONS.c.due_at, INVITATIONS.c.id)
+)
+_SENT_SINCE = (
+    select(INVITATIONS.c.customer_id)
+    .where(
+        INVITATIONS.c.customer_id.in_(bindparam("customer_ids", expanding=True)),
+        INVITATIONS.c.survey_key.in_(bindparam("survey_keys", expanding=True)),
+        INVITATIONS.c.sent_at.is_not(None),
+        INVITATIONS.c.sent_at >= bindparam("since"),
+    )
+    .distinct()
+)
+# executemany statements name their parameters b_*: a bindparam may not share a column's
+# name in an UPDATE's SET or WHERE.
+_SET_STATUS = (
+    update(INVITATIONS)
+    .where(INVITATIONS.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        status_reason=bindparam("b_reason"),
+        updated_at=bindparam("b_now"),
+    )
+)
+# Back to the outbox. The conversation had not begun (nothing arrived), so its step goes;
+# a reason, when given, replaces the previous one.
+_RELEASE = (
+    update(INVITATIONS)
+    .where(INVITATIONS.c.id == bindparam("b_id"))
+    .values(
+        send_claimed_at=None,
+        send_started_at=None,
+        current_step=None,
+        due_at=bindparam("b_due_at"),
+        status_reason=func.coalesce(bindparam("b_reason"), INVITATIONS.c.status_reason),
+    )
+)
+_START = (
+    update(INVITATIONS)
+    .where(INVITATIONS.c.id == bindparam("b_id"))
+    .values(
+        send_attempts=INVITATIONS.c.send_attempts + 1,
+        language=bindparam("b_language"),
+        current_step=bindparam("b_step"),
+    )
+)
+_MARK_STARTED = (
+    update(INVITATIONS)
+    .where(
+        INVITATIONS.c.id.in_(bindparam("ids", expanding=True)),
+        INVITATIONS.c.status == InvitationStatus.PENDING,
+        INVITATIONS.c.send_claimed_at == bindparam("claimed_at"),
+        INVITATIONS.c.send_started_at.is_(None),
+    )
+    .values(send_started_at=bindparam("now"), updated_at=bindparam("now"))
+    .returning(INVITATIONS.c.id)
+)
+# An invitation the customer already started answering (a tap can beat this record)
+# keeps its progress and only gets its `sent_at`.
+_RECORD_SENT = (
+    update(INVITATIONS)
+    .where(
+        INVITATIONS.c.id == bindparam("b_id"),
+        INVITATIONS.c.status == InvitationStatus.PENDING,
+    )
+    .values(
+        status=InvitationStatus.SENT,
+        sent_at=bindparam("b_now"),
+        updated_at=bindparam("b_now"),
+        telegram_message_id=bindparam("b_message"),
+        status_reason=bindparam("b_reason"),
+    )
+)
+_SENT_AT = (
+    update(INVITATIONS)
+    .where(INVITATIONS.c.id == bindparam("b_id"), INVITATIONS.c.sent_at.is_(None))
+    .values(sent_at=bindparam("b_now"))
+)
+# A worker died mid-batch: its claims older than the claim timeout were never recorded.
+_STALE_CLAIM = (
+    INVITATIONS.c.status == InvitationStatus.PENDING,
+    INVITATIONS.c.send_claimed_at.is_not(None),
+    INVITATIONS.c.send_claimed_at < bindparam("claimed_before"),
+)
+_RELEASE_UNSTARTED = (
+    update(INVITATIONS)
+    .where(*_STALE_CLAIM, INVITATIONS.c.send_started_at.is_(None))
+    .values(send_claimed_at=None)
+)
+_CLOSE_INTERRUPTED = (
+    update(INVITATIONS)
+    .where(*_STALE_CLAIM, INVITATIONS.c.send_started_at.is_not(None))
+    .values(
+        status=InvitationStatus.SENT,
+        status_reason=bindparam("reason"),
+        sent_at=func.coalesce(INVITATIONS.c.sent_at, bindparam("now")),
+        updated_at=bindparam("now"),
+    )
+    .returning(INVITATIONS.c.id)
+)
+_EXPIRE_OVERDUE = (
+    update(INVITATIONS)
+    .where(
+        INVITATIONS.c.status.in_((InvitationStatus.PENDING, *OPEN_STATUSES)),
+        INVITATIONS.c.expires_at <= bindparam("now"),
+    )
+    .values(
+        status=InvitationStatus.EXPIRED,
+        status_reason="no answer in time",
+        updated_at=bindparam("now"),
+    )
+)
+_MARK_UNREACHABLE = (
+    update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("b_id")).values(unreachable=True)
+)
+
+
+def release_unstarted_claims(connection: Connection, *, claimed_before: datetime) -> None:
+    """Give stale claims whose send never started back to the outbox: certainly unsent."""
+    connection.execute(_RELEASE_UNSTARTED, {"claimed_before": claimed_before})
+
+
+def close_interrupted_sends(
+    connection: Connection, *, claimed_before: datetime, now: datetime, reason: str
+) -> list[int]:
+    """Record stale claims whose send had started as sent, unconfirmed: the message may
+    have arrived, and a duplicate survey is worse than a missing one. Return their ids."""
+    result = connection.execute(
+        _CLOSE_INTERRUPTED, {"claimed_before": claimed_before, "now": now, "reason": reason}
+    )
+    return sorted(row[0] for row in result)
+
+
+def expire_overdue(connection: Connection, *, now: datetime) -> int:
+    """Close open or pending invitations whose expiry time has passed; return how many."""
+    return connection.execute(_EXPIRE_OVERDUE, {"now": now}).rowcount
+
+
+def claim_due(connection: Connection, *, now: datetime, limit: int) -> list[int]:
+    """Atomically claim up to `limit` due pending invitations for this worker (several
+    instances claim disjoint sets); return their ids."""
+    result = connection.execute(_CLAIM_DUE, {"now": now, "limit": limit})
+    return sorted(row[0] for row in result)
+
+
+def due_with_customers(connection: Connection, *, ids: Sequence[int]) -> list[DueInvitation]:
+    """The invitations with their customers, in one query, oldest due first."""
+    if not ids:
+        return []
+    return [DueInvitation(*row) for row in connection.execute(_DUE_WITH_CUSTOMERS, {"ids": ids})]
+
+
+def sent_since(
+    connection: Connection,
+    *,
+    customer_ids: Iterable[int],
+    survey_keys: Sequence[str],
+    since: datetime,
+) -> set[int]:
+    """Those of the customers sent one of these surveys since `since` (fatigue)."""
+    customers = list(customer_ids)
+    if not customers or not survey_keys:
+        return set()
+    result = connection.execute(
+        _SENT_SINCE,
+        {"customer_ids": customers, "survey_keys": list(survey_keys), "since": since},
+    )
+    return {row[0] for row in result}
+
+
+def set_status(
+    connection: Connection, *, changes: Sequence[tuple[int, str, str | None]], now: datetime
+) -> None:
+    """Close invitations that were never sent: (id, status, reason) each."""
+    if changes:
+        connection.execute(
+            _SET_STATUS,
+            [
+                {"b_id": i, "b_status": status, "b_reason": reason, "b_now": now}
+                for i, status, reason in changes
+            ],
+        )
+
+
+def release(
+    connection: Connection, *, releases: Sequence[tuple[int, datetime, str | None]]
+) -> None:
+    """Give claimed invitations back to the outbox: (id, due again at, reason or None)."""
+    if releases:
+        connection.execute(
+            _RELEASE,
+            [
+                {"b_id": i, "b_due_at": due_at, "b_reason": reason}
+                for i, due_at, reason in releases
+            ],
+        )
+
+
+def start(connection: Connection, *, started: Sequence[Started]) -> None:
+    """Fix each invitation's language and first step, and count the attempt."""
+    if started:
+        connection.execute(
+            _START,
+            [{"b_id": s.id, "b_language": s.language, "b_step": s.current_step} for s in started],
+        )
+
+
+def mark_sends_started(
+    connection: Connection, *, claims: Sequence[tuple[int, datetime | None]], now: datetime
+) -> set[int]:
+    """Record that these requests to the chat platform are about to leave; return the ids
+    whose claim still holds (a lapsed claim may have been taken over by another worker).
+
+    After a crash, a claimed invitation without this mark was certainly not sent (safe
+    to send again); one with it may have been (never sent again). One statement per
+    claim time (usually one per call): this runs for every group of sends.
+    """
+    by_claim: dict[datetime, list[int]] = {}
+    for invitation_id, claimed_at in claims:
+        if claimed_at is not None:  # never claimed, so not ours to send
+            by_claim.setdefault(claimed_at, []).append(invitation_id)
+    ours: set[int] = set()
+    for claimed_at, ids in by_claim.items():
+        result = connection.execute(
+            _MARK_STARTED, {"ids": ids, "claimed_at": claimed_at, "now": now}
+        )
+        ours.update(row[0] for row in result)
+    return ours
+
+
+def record_sent(
+    connection: Connection, *, sent: Sequence[tuple[int, int | None, str | None]], now: datetime
+) -> None:
+    """Mark invitations as sent: (id, message id, reason) each, two statements for the lot."""
+    if not sent:
+        return
+    connection.execute(
+        _RECORD_SENT,
+        [{"b_id": i, "b_message": m, "b_reason": r, "b_now": now} for i, m, r in sent],
+    )
+    connection.execute(_SENT_AT, [{"b_id": i, "b_now": now} for i, _, _ in sent])
+
+
+def mark_unreachable(connection: Connection, *, customer_ids: Sequence[int]) -> None:
+    """The customers' chats refuse our messages (bot blocked, chat deleted)."""
+    if customer_ids:
+        connection.execute(_MARK_UNREACHABLE, [{"b_id": i} for i in customer_ids])
