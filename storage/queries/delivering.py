@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, bindparam, func, select, update
+from sqlalchemy import Connection, Table, bindparam, func, or_, select, update
 
 from storage.models import OPEN_STATUSES, Customer, InvitationStatus, SurveyInvitation
 
@@ -145,7 +145,8 @@ _MARK_STARTED = (
     .returning(INVITATIONS.c.id)
 )
 # An invitation the customer already started answering (a tap can beat this record)
-# keeps its progress and only gets its `sent_at`.
+# keeps its progress and only gets its `sent_at` and the message id (which the answer path
+# needs to edit the survey message).
 _RECORD_SENT = (
     update(INVITATIONS)
     .where(
@@ -162,8 +163,16 @@ _RECORD_SENT = (
 )
 _SENT_AT = (
     update(INVITATIONS)
-    .where(INVITATIONS.c.id == bindparam("b_id"), INVITATIONS.c.sent_at.is_(None))
-    .values(sent_at=bindparam("b_now"))
+    .where(
+        INVITATIONS.c.id == bindparam("b_id"),
+        or_(INVITATIONS.c.sent_at.is_(None), INVITATIONS.c.telegram_message_id.is_(None)),
+    )
+    .values(
+        sent_at=func.coalesce(INVITATIONS.c.sent_at, bindparam("b_now")),
+        telegram_message_id=func.coalesce(
+            INVITATIONS.c.telegram_message_id, bindparam("b_message")
+        ),
+    )
 )
 # A worker died mid-batch: its claims older than the claim timeout were never recorded.
 _STALE_CLAIM = (
@@ -327,7 +336,7 @@ def record_sent(
         _RECORD_SENT,
         [{"b_id": i, "b_message": m, "b_reason": r, "b_now": now} for i, m, r in sent],
     )
-    connection.execute(_SENT_AT, [{"b_id": i, "b_now": now} for i, _, _ in sent])
+    connection.execute(_SENT_AT, [{"b_id": i, "b_message": m, "b_now": now} for i, m, _ in sent])
 
 
 def mark_unreachable(connection: Connection, *, customer_ids: Sequence[int]) -> None:

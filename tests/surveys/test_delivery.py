@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -25,7 +26,7 @@ from surveys.delivery import (
 )
 from surveys.replies import Prompt
 from tests.conftest import FakeClock
-from tests.surveys.helpers import customer_row, invitation, queue_survey
+from tests.surveys.helpers import customer_row, invitation, queue_survey, say, tap
 
 CHAT = 1001
 
@@ -342,3 +343,41 @@ async def test_invitation_not_yet_due_is_not_sent(
     clock.advance(hours=1)
     assert (await delivery.run_once()).sent == 1
     assert sender.attempts == 1
+
+
+class TappingSender(RecordingSender):
+    """A customer so quick that their tap is stored before we record the send."""
+
+    def __init__(self, deps: Deps) -> None:
+        super().__init__()
+        self.deps = deps
+
+    async def send(self, chat_id: int, prompt: Prompt) -> int:
+        message_id = await super().send(chat_id, prompt)
+        await asyncio.to_thread(tap, self.deps, chat_id, prompt.buttons[0][0].data)
+        return message_id
+
+
+async def test_tap_stored_before_the_send_is_recorded_keeps_progress_and_the_message_id(
+    deps: Deps, clock: FakeClock, queue_due: Callable[..., int]
+) -> None:
+    sender = TappingSender(deps)
+    delivery = Delivery(
+        db=deps.db,
+        engine=deps.surveys,
+        sender=sender,
+        clock=clock,
+        policy=DeliveryPolicy(zone=ZoneInfo("UTC"), quiet_hours=None),
+    )
+    invitation_id = queue_due(chat_id=CHAT)
+
+    report = await delivery.run_once()
+
+    assert report.sent == 1
+    stored = invitation(deps.db, invitation_id)
+    assert stored.status == InvitationStatus.IN_PROGRESS
+    assert stored.sent_at is not None
+    assert stored.telegram_message_id == 501
+    # The survey message is known, so a typed answer updates its recap.
+    reply = await asyncio.to_thread(say, deps, CHAT, "the agent was great")
+    assert [edit.message_id for edit in reply.edits] == [501]
