@@ -72,6 +72,28 @@ _CLAIM_DUE = (
     .values(send_claimed_at=bindparam("now"), updated_at=bindparam("now"))
     .returning(INVITATIONS.c.id)
 )
+# Every delivery tick runs this once per survey with reminders, so it is built once too.
+_CLAIM_REMINDERS = (
+    update(INVITATIONS)
+    .where(
+        INVITATIONS.c.id.in_(
+            select(INVITATIONS.c.id)
+            .where(
+                INVITATIONS.c.survey_key == bindparam("b_survey"),
+                INVITATIONS.c.status.in_(OPEN_STATUSES),
+                INVITATIONS.c.reminder_sent_at.is_(None),
+                INVITATIONS.c.sent_at <= bindparam("sent_before"),
+            )
+            .order_by(INVITATIONS.c.sent_at)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        ),
+        INVITATIONS.c.reminder_sent_at.is_(None),
+    )
+    .values(reminder_sent_at=bindparam("now"), updated_at=bindparam("now"))
+    .returning(INVITATIONS.c.id)
+)
 _DUE_WITH_CUSTOMERS = (
     select(
         INVITATIONS.c.id,
@@ -238,6 +260,17 @@ def claim_due(connection: Connection, *, now: datetime, limit: int) -> list[int]
     """Atomically claim up to `limit` due pending invitations for this worker (several
     instances claim disjoint sets); return their ids."""
     result = connection.execute(_CLAIM_DUE, {"now": now, "limit": limit})
+    return sorted(row[0] for row in result)
+
+
+def claim_reminders(
+    connection: Connection, *, survey_key: str, sent_before: datetime, now: datetime, limit: int
+) -> list[int]:
+    """Claim open invitations of `survey_key` sent before `sent_before` and not reminded."""
+    result = connection.execute(
+        _CLAIM_REMINDERS,
+        {"b_survey": survey_key, "sent_before": sent_before, "now": now, "limit": limit},
+    )
     return sorted(row[0] for row in result)
 
 

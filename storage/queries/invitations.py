@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from storage.models import OPEN_STATUSES, InvitationStatus, SurveyInvitation
+from storage.models import InvitationStatus, SurveyInvitation
 from storage.queries import delivering
 
 
@@ -62,42 +60,13 @@ def claim_due(*, session: Session, now: datetime, limit: int) -> list[int]:
     return delivering.claim_due(session.connection(), now=now, limit=limit)
 
 
-def _claim(session: Session, candidates: Select, marker: Any, now: datetime) -> list[int]:
-    """Set `marker` to `now` on the candidate rows still unmarked; return their ids.
-
-    The candidates are locked with FOR UPDATE SKIP LOCKED on PostgreSQL, so concurrent
-    workers take disjoint rows without waiting; SQLite has one writer at a time.
-    """
-    result = session.exec(
-        update(SurveyInvitation)
-        .where(
-            col(SurveyInvitation.id).in_(
-                candidates.with_for_update(skip_locked=True).scalar_subquery()
-            ),
-            marker.is_(None),
-        )
-        .values({marker: now, SurveyInvitation.updated_at: now})
-        .returning(SurveyInvitation.id)
-    )
-    return sorted(row[0] for row in result.all())
-
-
 def claim_reminders(
     *, session: Session, survey_key: str, sent_before: datetime, now: datetime, limit: int
 ) -> list[int]:
     """Claim open invitations of `survey_key` sent before `sent_before` and not reminded."""
-    candidates = (
-        select(SurveyInvitation.id)
-        .where(
-            SurveyInvitation.survey_key == survey_key,
-            col(SurveyInvitation.status).in_(OPEN_STATUSES),
-            col(SurveyInvitation.reminder_sent_at).is_(None),
-            col(SurveyInvitation.sent_at) <= sent_before,
-        )
-        .order_by(SurveyInvitation.sent_at)
-        .limit(limit)
+    return delivering.claim_reminders(
+        session.connection(), survey_key=survey_key, sent_before=sent_before, now=now, limit=limit
     )
-    return _claim(session, candidates, col(SurveyInvitation.reminder_sent_at), now)
 
 
 def set_status(
