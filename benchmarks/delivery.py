@@ -8,7 +8,9 @@ this process and counts what arrives. Three measurements in one run:
 2. The same with limits off (pacing off): messages/s.
 3. Incoming answers: M customers tap a reason button, then type their text; each is
    stored, classified and answered. Compared with a trivial PTB echo bot on the same stack
-   answering M messages.
+   answering M messages, and with the same echo bot editing each reply as well: an answer
+   makes two Bot API calls (a tap: answerCallbackQuery and editMessageText; a text:
+   editMessageText and sendMessage), so that rate is the ceiling for any answer.
 
 Usage: python benchmarks/delivery.py [--count 10000] [--answers 2000] [--skip-limited]
        [--database-url URL]
@@ -165,11 +167,19 @@ def answers(args: argparse.Namespace, workdir: Path, run: int) -> dict[str, floa
     return {"taps_per_second": rate(tap_times), "texts_per_second": rate(text_times)}
 
 
-def echo(args: argparse.Namespace) -> float:
+def echo(args: argparse.Namespace, calls: int = 1) -> float:
+    """Updates/s of the echo bot; with `calls=2` it edits each reply too (timed by the edits)."""
+    method = "sendMessage" if calls == 1 else "editMessageText"
     with TelegramServer(FakeTelegram(TOKEN)) as server:
         fake = server.fake
         bot = subprocess.Popen(
-            [sys.executable, str(ROOT / "benchmarks" / "echo_bot.py"), server.base_url, TOKEN],
+            [
+                sys.executable,
+                str(ROOT / "benchmarks" / "echo_bot.py"),
+                server.base_url,
+                TOKEN,
+                str(calls),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -177,8 +187,8 @@ def echo(args: argparse.Namespace) -> float:
             fake.wait_for(lambda f: f.call_count("getUpdates") > 0, timeout=30)
             for n in range(args.answers):
                 fake.push_message(3_000_000 + n, f"echo {n}")
-            wait_for_sends(fake, args.answers, timeout=300)
-            times = [at for _, _, at in fake.calls("sendMessage")]
+            wait_for_sends(fake, args.answers, timeout=300, method=method)
+            times = [at for _, _, at in fake.calls(method)]
         finally:
             stop(bot)
     return rate(times)
@@ -209,11 +219,17 @@ def main() -> None:
             f"{unlimited['per_second']:.1f} messages/s"
         )
         echo_rates = [echo(args) for _ in range(3)]
+        two_call_rates = [echo(args, calls=2) for _ in range(3)]
         answer_runs = [answers(args, workdir, run) for run in range(3)]
     echo_rate = statistics.median(echo_rates)
     taps = statistics.median(run["taps_per_second"] for run in answer_runs)
     texts = statistics.median(run["texts_per_second"] for run in answer_runs)
+    two_calls = statistics.median(two_call_rates)
     print(f"echo bot            : {echo_rate:.0f} updates/s (median of 3)")
+    print(
+        f"echo bot, 2 calls   : {two_calls:.0f} updates/s (median of 3), ratio "
+        f"{two_calls / echo_rate:.2f} (the ceiling for answers: each makes two calls)"
+    )
     print(
         f"survey taps         : {taps:.0f} answers/s (median of 3), ratio {taps / echo_rate:.2f}"
     )
