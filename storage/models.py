@@ -115,8 +115,10 @@ class Answer(SQLModel, table=True):
             "numeric_value",
             "customer_id",
         ),
-        # A redelivered Telegram update is recognised by its id (one answer per update).
-        Index("ix_answer_telegram_update_id", "telegram_update_id", unique=True),
+        # A redelivered Telegram update is recognised by its id, within the customer's own
+        # answers: Telegram picks the next update id at random after a week without
+        # updates, and another bot's ids may repeat ours, so the id alone is not unique.
+        Index("ix_answer_customer_update", "customer_id", "telegram_update_id", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -274,7 +274,7 @@ class SurveyEngine:
         # Checked under the invitation's lock, so a redelivered update racing the first
         # delivery on another instance still finds the answer stored.
         if inbound.update_id is not None and answering.update_answered(
-            connection, update_id=inbound.update_id
+            connection, customer_id=customer.id, update_id=inbound.update_id
         ):
             return Reply()
         survey = self.surveys.get(invitation.survey_key) if invitation else None

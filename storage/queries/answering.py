@@ -124,7 +124,12 @@ _CUSTOMER_OF_CHAT = select(CUSTOMERS.c.id, CUSTOMERS.c.language).where(
     CUSTOMERS.c.telegram_chat_id == bindparam("chat_id")
 )
 _ANSWER_OF_UPDATE = (
-    select(ANSWERS.c.id).where(ANSWERS.c.telegram_update_id == bindparam("update_id")).limit(1)
+    select(ANSWERS.c.id)
+    .where(
+        ANSWERS.c.customer_id == bindparam("customer_id"),
+        ANSWERS.c.telegram_update_id == bindparam("update_id"),
+    )
+    .limit(1)
 )
 _ANSWERS_OF = (
     select(
@@ -165,9 +170,13 @@ def open_invitation_of(connection: Connection, *, customer_id: int) -> OpenInvit
     return OpenInvitation(*row) if row is not None else None
 
 
-def update_answered(connection: Connection, *, update_id: int) -> bool:
-    """Whether an answer was already stored from this Telegram update (redelivery)."""
-    return connection.execute(_ANSWER_OF_UPDATE, {"update_id": update_id}).first() is not None
+def update_answered(connection: Connection, *, customer_id: int, update_id: int) -> bool:
+    """Whether the customer's answer from this Telegram update is already stored (the
+    update was delivered again)."""
+    found = connection.execute(
+        _ANSWER_OF_UPDATE, {"customer_id": customer_id, "update_id": update_id}
+    ).first()
+    return found is not None
 
 
 def insert_answer(connection: Connection, answer: NewAnswer) -> int:

@@ -300,6 +300,27 @@ def test_same_feedback_update_twice_stores_one_answer(deps: Deps, csat: OpenSurv
     assert [a.text for a in all_answers(deps.db)] == ["hmm"]
 
 
+def test_another_customers_answer_with_a_stored_update_id_is_still_stored(deps: Deps) -> None:
+    """Telegram picks update ids at random after a week without updates, and a new bot
+    token starts its own sequence: the same id from another chat is a new answer."""
+    first = open_survey(deps, customer="cust-1", chat_id=1001)
+    second = open_survey(deps, customer="cust-2", chat_id=1002)
+    tap(deps, first.chat_id, button_data(first.prompt, "5"))
+    tap(deps, second.chat_id, button_data(second.prompt, "5"))
+
+    say(deps, first.chat_id, "Lovely people", update_id=999)
+    reply = say(deps, second.chat_id, "Quick and kind", update_id=999)
+
+    assert [prompt.text for prompt in reply.messages] == [_closing(deps, "post_interaction")]
+    comments = [
+        (a.customer_id, a.text) for a in all_answers(deps.db) if a.question_key == "comment"
+    ]
+    assert comments == [
+        (first.customer_id, "Lovely people"),
+        (second.customer_id, "Quick and kind"),
+    ]
+
+
 def test_persian_customer_gets_persian_question_and_buttons(deps: Deps) -> None:
     survey = open_survey(deps, event_type=events.SUBSCRIPTION_CANCELLED, language="fa")
 
