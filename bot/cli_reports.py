@@ -79,10 +79,20 @@ def register(app: typer.Typer) -> None:
         post: Annotated[
             bool, typer.Option("--post", help="Also post it to SLACK_SUMMARY_CHANNEL")
         ] = False,
+        again: Annotated[
+            bool,
+            typer.Option(
+                "--again",
+                help="With --post: post a week whose post is uncertain or failed "
+                "(check the channel first: an uncertain post may be there already)",
+            ),
+        ] = False,
     ) -> None:
         """Print the weekly churn summary; --post sends it to Slack (once per week)."""
         from surveys.reports.weekly import parse_week
 
+        if again and not post:
+            raise typer.BadParameter("--again only goes with --post", param_hint="--again")
         deps = _deps()
         try:
             period = parse_week(week, now=deps.clock(), zone=deps.settings.zone)
@@ -90,7 +100,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(str(error), param_hint="--week") from error
         print_figures(_figures(deps, period), title=f"Weekly churn summary · {period.label}")
         if post:
-            _post(deps, period)
+            _post(deps, period, again=again)
 
     @app.command()
     def stats(
@@ -109,7 +119,7 @@ def register(app: typer.Typer) -> None:
         print_figures(_figures(deps, chosen), title=f"Churn figures · {chosen.label}")
 
 
-def _post(deps, period) -> None:
+def _post(deps, period, *, again: bool = False) -> None:
     from bot.settings import SettingsError
     from bot.slack_wiring import build_slack
 
@@ -121,11 +131,17 @@ def _post(deps, period) -> None:
     if parts is None or parts.weekly is None:
         err.print("[red]error:[/red] set SLACK_BOT_TOKEN and SLACK_SUMMARY_CHANNEL to post")
         raise typer.Exit(2)
-    outcome = asyncio.run(parts.weekly.publish(period))
+    weekly = parts.weekly
+    outcome = asyncio.run(weekly.publish_again(period) if again else weekly.publish(period))
     if outcome.status == "posted":
         out.print(f"posted {outcome.week} to {outcome.channel}")
     elif outcome.status == "skipped":
         out.print(f"{outcome.week} was not posted again: its post is {outcome.detail}")
+        if outcome.detail in ("uncertain", "failed") and not again:
+            out.print(
+                f"check {outcome.channel}; `churnbot summary --week {outcome.week} --post "
+                "--again` posts it anyway"
+            )
     else:
         err.print(f"[red]{outcome.status}:[/red] {outcome.detail}")
         raise typer.Exit(1)

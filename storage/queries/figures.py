@@ -474,6 +474,23 @@ def claim_summary_post(
     return None
 
 
+def reopen_summary_post(*, session: Session, week: str, channel: str, now: datetime) -> bool:
+    """Let an `uncertain` or `failed` post be claimed again (a manager checked the channel
+    and asked for it); True when reopened. Posted or in-flight posts are never reopened."""
+    row = get_summary_post(session=session, week=week, channel=channel)
+    if row is None or row.status not in (SummaryPostStatus.UNCERTAIN, SummaryPostStatus.FAILED):
+        return False
+    reopened = _compare_and_set(
+        session,
+        row,
+        expected=row.status,
+        status=SummaryPostStatus.RETRY,
+        next_attempt_at=None,
+        updated_at=now,
+    )
+    return reopened is not None
+
+
 def _compare_and_set(
     session: Session, row: SummaryPost, *, expected: str, **values: Any
 ) -> SummaryPost | None:

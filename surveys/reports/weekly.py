@@ -163,6 +163,26 @@ class WeeklySummary:
             return PostOutcome(week.label, self.channel, "skipped", status)
         return await self._post(claimed, week)
 
+    async def publish_again(self, week: Period) -> PostOutcome:
+        """Post a week whose post is `uncertain` or `failed`, at a manager's request (after
+        checking the channel: an `uncertain` post may be there already)."""
+        reopened = await transact(
+            self.db,
+            lambda session: queries.reopen_summary_post(
+                session=session, week=week.label, channel=self.channel, now=self.clock()
+            ),
+        )
+        if not reopened:
+            current = await transact(
+                self.db,
+                lambda session: queries.get_summary_post(
+                    session=session, week=week.label, channel=self.channel
+                ),
+            )
+            status = current.status if current else "not posted yet"
+            return PostOutcome(week.label, self.channel, "skipped", status)
+        return await self.publish(week)
+
     async def _post(self, claimed: SummaryPost, week: Period) -> PostOutcome:
         assert claimed.id is not None
         post_id = claimed.id

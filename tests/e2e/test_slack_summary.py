@@ -181,6 +181,49 @@ async def test_a_post_interrupted_by_a_crash_is_not_repeated(
     assert "not retried" in row.last_error
 
 
+async def test_an_uncertain_post_is_posted_once_when_a_manager_asks_again(
+    summary_deps: tuple[Deps, FakeClock], slack_server: SlackServer
+) -> None:
+    deps, _clock = summary_deps
+    with Session(deps.db) as session:  # a crash mid-request, then a catch-up marked it
+        session.add(
+            SummaryPost(
+                week=WEEK,
+                channel=SUMMARY_CHANNEL,
+                status=SummaryPostStatus.UNCERTAIN,
+                attempts=1,
+                claimed_by="dead-host:1",
+                claimed_at=MONDAY_AFTER - timedelta(hours=1),
+            )
+        )
+        session.commit()
+    weekly = slack_parts(deps).weekly
+
+    again = await weekly.publish_again(weekly.due_week())
+    once_more = await weekly.publish_again(weekly.due_week())
+
+    assert (again.week, again.status) == (WEEK, "posted")
+    assert (once_more.status, once_more.detail) == ("skipped", SummaryPostStatus.POSTED)
+    assert len(slack_server.fake.messages(SUMMARY_CHANNEL)) == 1
+    (row,) = posts(deps)
+    assert (row.status, row.attempts) == (SummaryPostStatus.POSTED, 2)
+
+
+async def test_asking_again_never_reposts_a_posted_week_or_posts_an_unposted_one(
+    summary_deps: tuple[Deps, FakeClock], slack_server: SlackServer
+) -> None:
+    deps, _clock = summary_deps
+    weekly = slack_parts(deps).weekly
+
+    unposted = await weekly.publish_again(weekly.due_week())
+    assert (await weekly.catch_up()).status == "posted"
+    posted = await weekly.publish_again(weekly.due_week())
+
+    assert (unposted.status, unposted.detail) == ("skipped", "not posted yet")
+    assert (posted.status, posted.detail) == ("skipped", SummaryPostStatus.POSTED)
+    assert len(slack_server.fake.messages(SUMMARY_CHANNEL)) == 1
+
+
 async def test_start_makes_up_a_missed_run_and_schedules_the_weekly_job(
     database_url: str, slack_server: SlackServer
 ) -> None:

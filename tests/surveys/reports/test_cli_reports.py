@@ -41,3 +41,9 @@ def test_post_without_slack_settings_says_what_is_missing(cli: typer.Typer) -> N
     result = CliRunner().invoke(cli, ["summary", "--week", "2026-W46", "--post"])
     assert result.exit_code == 2
     assert "SLACK_BOT_TOKEN" in result.output
+
+
+def test_again_without_post_is_refused(cli: typer.Typer) -> None:
+    result = CliRunner().invoke(cli, ["summary", "--week", "2026-W46", "--again"])
+    assert result.exit_code == 2
+    assert "--again only goes with --post" in result.output
