@@ -5,6 +5,10 @@ The real slack_sdk AsyncWebClient reaches it through ``base_url=server.api_url``
 sandbox (bot/sandbox) both use it; ``feed()`` is what a person in the channel would see.
 It records every call, answers like Slack (HTTP 200 with ``ok``), and injects faults:
 429 with Retry-After, 500. State sits behind one lock: tests read it from another thread.
+
+Socket Mode: ``apps.connections.open`` (with the app token) hands out a WebSocket URL of
+this server; ``push_envelope()`` sends an event over it as Slack would, and ``acks()`` holds
+what the app sent back (WebSockets need uvicorn's ``websockets`` extra, a dev dependency).
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bot.sandbox.threaded import ThreadedServer
 from bot.sandbox.waiting import poll_until
 
 TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-test-token"
 JSON_FIELDS = frozenset({"blocks", "attachments", "files", "metadata"})
 
 SlackCall = tuple[str, dict[str, Any]]
@@ -38,8 +44,11 @@ SlackCall = tuple[str, dict[str, Any]]
 class FakeSlack:
     """State and ASGI app; ``/api/{method}``, ``/upload/{file_id}``, ``/respond/{key}``."""
 
-    def __init__(self, token: str = TOKEN, *, bot_user_id: str = "UBOT") -> None:
+    def __init__(
+        self, token: str = TOKEN, *, bot_user_id: str = "UBOT", app_token: str = APP_TOKEN
+    ) -> None:
         self.token = token
+        self.app_token = app_token
         self.bot_user_id = bot_user_id
         self.base = ""  # set by the server once the port is known
         self._cond = threading.Condition(threading.RLock())
@@ -54,6 +63,10 @@ class FakeSlack:
         # (kind, key) in arrival order: the sandbox page shows posts, answers and files in turn.
         self._timeline: list[tuple[str, Any]] = []
         self._notes: list[dict[str, Any]] = []
+        self._envelopes: deque[dict[str, Any]] = deque()  # waiting to go out over the socket
+        self._acks: list[dict[str, Any]] = []
+        self._envelope_ids = itertools.count(1)
+        self._sockets = 0
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
@@ -67,6 +80,7 @@ class FakeSlack:
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
                 Route("/upload/{file_id}", self._upload, methods=["POST"]),
                 Route("/respond/{key}", self._respond, methods=["POST"]),
+                WebSocketRoute("/socket", self._socket),
             ]
         )
 
@@ -89,6 +103,12 @@ class FakeSlack:
             error = "ratelimited" if status == 429 else "internal_error"
             return JSONResponse({"ok": False, "error": error}, status_code=status, headers=headers)
         authorization = request.headers.get("authorization", "")
+        if method == "apps.connections.open":
+            if authorization != f"Bearer {self.app_token}":
+                return JSONResponse({"ok": False, "error": "invalid_auth"})
+            return JSONResponse(
+                {"ok": True, "url": self.base.replace("http", "ws", 1) + "/socket"}
+            )
         if authorization != f"Bearer {self.token}" and params.get("token") != self.token:
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         handler = self._methods.get(method)
@@ -134,6 +154,39 @@ class FakeSlack:
             self._timeline.append(("response", len(self._responses) - 1))
             self._cond.notify_all()
         return PlainTextResponse("ok")
+
+    async def _socket(self, websocket: WebSocket) -> None:
+        """One Socket Mode connection: hello, then queued envelopes out and acks in."""
+        await websocket.accept()
+        await websocket.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0TEST"}}
+        )
+        with self._cond:
+            self._sockets += 1
+            self._cond.notify_all()
+        sending = asyncio.create_task(self._send_envelopes(websocket))
+        try:
+            while True:
+                ack = json.loads(await websocket.receive_text())
+                with self._cond:
+                    self._acks.append(ack)
+                    self._cond.notify_all()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            sending.cancel()
+            with self._cond:
+                self._sockets -= 1
+                self._cond.notify_all()
+
+    async def _send_envelopes(self, websocket: WebSocket) -> None:
+        while True:
+            with self._cond:
+                envelope = self._envelopes.popleft() if self._envelopes else None
+            if envelope is None:
+                await asyncio.sleep(0.02)
+            else:
+                await websocket.send_json(envelope)
 
     # --- Web API methods (lock held) ------------------------------------------------------
 
@@ -268,6 +321,34 @@ class FakeSlack:
         with self._cond:
             entry = self._uploads.get(file_id)
             return None if entry is None else entry["content"]
+
+    def push_envelope(self, kind: str, payload: dict[str, Any]) -> str:
+        """Queue a Socket Mode envelope (``slash_commands``, ``interactive``, ``events_api``)
+        for the connected app; return its envelope id."""
+        envelope_id = f"envelope-{next(self._envelope_ids)}"
+        with self._cond:
+            self._envelopes.append(
+                {
+                    "envelope_id": envelope_id,
+                    "type": kind,
+                    "accepts_response_payload": kind != "events_api",
+                    "payload": payload,
+                }
+            )
+        return envelope_id
+
+    def acks(self, envelope_id: str | None = None) -> list[dict[str, Any]]:
+        """What the app sent back over the socket, optionally for one envelope."""
+        with self._cond:
+            return [
+                copy.deepcopy(ack)
+                for ack in self._acks
+                if envelope_id is None or ack.get("envelope_id") == envelope_id
+            ]
+
+    def socket_connections(self) -> int:
+        with self._cond:
+            return self._sockets
 
     def fail_next(
         self, method: str, *, status: int = 500, retry_after: int | None = None, count: int = 1

@@ -1,6 +1,7 @@
 """The Slack Web API stand-in now ships with churnbot (bot/sandbox); re-exported for tests."""
 
 from bot.sandbox.slack_api import (
+    APP_TOKEN,
     TOKEN,
     FakeSlack,
     SlackCall,
@@ -9,6 +10,7 @@ from bot.sandbox.slack_api import (
 )
 
 __all__ = [
+    "APP_TOKEN",
     "TOKEN",
     "FakeSlack",
     "SlackCall",
