@@ -153,14 +153,7 @@ class WeeklySummary:
             ),
         )
         if claimed is None:
-            current = await transact(
-                self.db,
-                lambda session: queries.get_summary_post(
-                    session=session, week=week.label, channel=self.channel
-                ),
-            )
-            status = current.status if current else "unknown"
-            return PostOutcome(week.label, self.channel, "skipped", status)
+            return await self._skipped(week)
         return await self._post(claimed, week)
 
     async def publish_again(self, week: Period) -> PostOutcome:
@@ -173,15 +166,19 @@ class WeeklySummary:
             ),
         )
         if not reopened:
-            current = await transact(
-                self.db,
-                lambda session: queries.get_summary_post(
-                    session=session, week=week.label, channel=self.channel
-                ),
-            )
-            status = current.status if current else "not posted yet"
-            return PostOutcome(week.label, self.channel, "skipped", status)
+            return await self._skipped(week)
         return await self.publish(week)
+
+    async def _skipped(self, week: Period) -> PostOutcome:
+        """Not posted by this call; the detail is the week's post status."""
+        current = await transact(
+            self.db,
+            lambda session: queries.get_summary_post(
+                session=session, week=week.label, channel=self.channel
+            ),
+        )
+        status = current.status if current else "not posted yet"
+        return PostOutcome(week.label, self.channel, "skipped", status)
 
     async def _post(self, claimed: SummaryPost, week: Period) -> PostOutcome:
         assert claimed.id is not None
