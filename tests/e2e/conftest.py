@@ -12,6 +12,7 @@ import pytest
 from bot.app import serve
 from bot.context import Deps
 from bot.wiring import build_deps
+from tests.auxil.slack_api import SlackServer
 from tests.auxil.telegram_api import FakeTelegram, TelegramServer
 from tests.conftest import make_settings
 
@@ -20,6 +21,13 @@ from tests.conftest import make_settings
 def telegram_server() -> Iterator[TelegramServer]:
     """A fresh Telegram stand-in per test, so no test sees another's messages."""
     with TelegramServer() as server:
+        yield server
+
+
+@pytest.fixture
+def slack_server() -> Iterator[SlackServer]:
+    """A fresh Slack stand-in per test."""
+    with SlackServer() as server:
         yield server
 
 

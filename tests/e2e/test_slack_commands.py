@@ -35,12 +35,6 @@ NOW = datetime(2026, 11, 16, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def slack_server() -> Iterator[SlackServer]:
-    with SlackServer() as server:
-        yield server
-
-
-@pytest.fixture
 def deps(database_url: str, slack_server: SlackServer) -> Iterator[Deps]:
     built = slack_deps(database_url, slack_server, FakeClock(NOW))
     yield built

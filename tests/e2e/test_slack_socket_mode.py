@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -18,12 +18,6 @@ from tests.surveys.reports.dataset import build
 pytestmark = pytest.mark.e2e
 
 NOW = datetime(2026, 11, 16, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def slack_server() -> Iterator[SlackServer]:
-    with SlackServer() as server:
-        yield server
 
 
 @pytest.fixture

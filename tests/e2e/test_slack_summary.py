@@ -26,12 +26,6 @@ MONDAY_AFTER = datetime(2026, 11, 16, 9, 30, tzinfo=UTC)  # the W46 summary is d
 
 
 @pytest.fixture
-def slack_server() -> Iterator[SlackServer]:
-    with SlackServer() as server:
-        yield server
-
-
-@pytest.fixture
 def summary_deps(database_url: str, slack_server: SlackServer) -> Iterator[tuple[Deps, FakeClock]]:
     clock = FakeClock(MONDAY_AFTER)
     deps = slack_deps(database_url, slack_server, clock)
@@ -43,6 +37,22 @@ def summary_deps(database_url: str, slack_server: SlackServer) -> Iterator[tuple
 def posts(deps: Deps) -> list[SummaryPost]:
     with Session(deps.db) as session:
         return list(session.exec(select(SummaryPost)))
+
+
+def left_by_a_crash(deps: Deps, status: str) -> None:
+    """The week's post row as a process killed an hour ago, mid-request, leaves it."""
+    with Session(deps.db) as session:
+        session.add(
+            SummaryPost(
+                week=WEEK,
+                channel=SUMMARY_CHANNEL,
+                status=status,
+                attempts=1,
+                claimed_by="dead-host:1",
+                claimed_at=MONDAY_AFTER - timedelta(hours=1),
+            )
+        )
+        session.commit()
 
 
 async def test_due_summary_is_posted_with_blocks_text_and_chart_in_its_thread(
@@ -159,18 +169,7 @@ async def test_a_post_interrupted_by_a_crash_is_not_repeated(
     summary_deps: tuple[Deps, FakeClock], slack_server: SlackServer
 ) -> None:
     deps, _clock = summary_deps
-    with Session(deps.db) as session:  # what a process killed mid-request leaves behind
-        session.add(
-            SummaryPost(
-                week=WEEK,
-                channel=SUMMARY_CHANNEL,
-                status=SummaryPostStatus.SENDING,
-                attempts=1,
-                claimed_by="dead-host:1",
-                claimed_at=MONDAY_AFTER - timedelta(hours=1),
-            )
-        )
-        session.commit()
+    left_by_a_crash(deps, SummaryPostStatus.SENDING)  # killed mid-request
 
     outcome = await slack_parts(deps).weekly.catch_up()
 
@@ -185,18 +184,7 @@ async def test_an_uncertain_post_is_posted_once_when_a_manager_asks_again(
     summary_deps: tuple[Deps, FakeClock], slack_server: SlackServer
 ) -> None:
     deps, _clock = summary_deps
-    with Session(deps.db) as session:  # a crash mid-request, then a catch-up marked it
-        session.add(
-            SummaryPost(
-                week=WEEK,
-                channel=SUMMARY_CHANNEL,
-                status=SummaryPostStatus.UNCERTAIN,
-                attempts=1,
-                claimed_by="dead-host:1",
-                claimed_at=MONDAY_AFTER - timedelta(hours=1),
-            )
-        )
-        session.commit()
+    left_by_a_crash(deps, SummaryPostStatus.UNCERTAIN)  # and marked by a catch-up since
     weekly = slack_parts(deps).weekly
 
     again = await weekly.publish_again(weekly.due_week())
