@@ -122,6 +122,7 @@ def register(app: typer.Typer) -> None:
 def _post(deps, period, *, again: bool = False) -> None:
     from bot.settings import SettingsError
     from bot.slack_wiring import build_slack
+    from storage.models import SummaryPostStatus
 
     try:
         parts = build_slack(deps)
@@ -137,7 +138,8 @@ def _post(deps, period, *, again: bool = False) -> None:
         out.print(f"posted {outcome.week} to {outcome.channel}")
     elif outcome.status == "skipped":
         out.print(f"{outcome.week} was not posted again: its post is {outcome.detail}")
-        if outcome.detail in ("uncertain", "failed") and not again:
+        reopenable = (SummaryPostStatus.UNCERTAIN, SummaryPostStatus.FAILED)
+        if outcome.detail in reopenable and not again:
             out.print(
                 f"check {outcome.channel}; `churnbot summary --week {outcome.week} --post "
                 "--again` posts it anyway"

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 import typer
+from sqlmodel import Session
 from typer.testing import CliRunner
 
 from bot.cli_reports import register
 from bot.context import Deps
+from storage.models import SummaryPost, SummaryPostStatus
+from tests.auxil.slack_api import TOKEN, SlackServer
 from tests.surveys.reports.dataset import build
 
 
@@ -47,3 +50,38 @@ def test_again_without_post_is_refused(cli: typer.Typer) -> None:
     result = CliRunner().invoke(cli, ["summary", "--week", "2026-W46", "--again"])
     assert result.exit_code == 2
     assert "--again only goes with --post" in result.output
+
+
+def test_post_of_an_uncertain_week_points_to_again_which_posts_it_once(
+    cli: typer.Typer, deps: Deps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Session(deps.db) as session:  # a crash mid-post left the week uncertain
+        session.add(
+            SummaryPost(
+                week="2026-W46",
+                channel="C0SUMMARY",
+                status=SummaryPostStatus.UNCERTAIN,
+                attempts=1,
+            )
+        )
+        session.commit()
+    with SlackServer() as server:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+        monkeypatch.setenv("SLACK_SIGNING_SECRET", "test-signing-secret")
+        monkeypatch.setenv("SLACK_API_BASE_URL", server.api_url)
+        monkeypatch.setenv("SLACK_SUMMARY_CHANNEL", "C0SUMMARY")
+        week = ["summary", "--week", "2026-W46", "--post"]
+
+        plain = CliRunner().invoke(cli, week)
+        unposted = server.fake.messages("C0SUMMARY")
+        again = CliRunner().invoke(cli, [*week, "--again"])
+        repeated = CliRunner().invoke(cli, [*week, "--again"])
+
+        assert plain.exit_code == 0, plain.output
+        assert "its post is uncertain" in plain.output
+        assert "--week 2026-W46 --post --again`" in plain.output
+        assert unposted == []
+        assert again.exit_code == 0, again.output
+        assert "posted 2026-W46 to C0SUMMARY" in again.output
+        assert "its post is posted" in repeated.output
+        assert len(server.fake.messages("C0SUMMARY")) == 1
