@@ -118,11 +118,13 @@ class Answer(SQLModel, table=True):
         # A redelivered Telegram update is recognised by its id, within the customer's own
         # answers: Telegram picks the next update id at random after a week without
         # updates, and another bot's ids may repeat ours, so the id alone is not unique.
+        # It also serves every lookup of a customer's answers (and the cascade on delete).
         Index("ix_answer_customer_update", "customer_id", "telegram_update_id", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    customer_id: int = Field(foreign_key="customer.id", index=True, ondelete="CASCADE")
+    # Indexed first in ix_answer_customer_update.
+    customer_id: int = Field(foreign_key="customer.id", ondelete="CASCADE")
     invitation_id: int | None = Field(
         default=None, foreign_key="survey_invitation.id", ondelete="CASCADE"
     )

@@ -3,7 +3,8 @@
 Telegram picks the next update id at random after a week without updates, and a new bot
 token starts a sequence of its own: a new answer could carry the id of a stored one and be
 refused as a redelivery. A redelivery comes from the same chat, so the id is looked up and
-kept unique within the customer's answers.
+kept unique within the customer's answers. That index starts with the customer, so it
+replaces the index on the customer alone.
 
 Revision ID: 0003
 Revises: 0002
@@ -23,6 +24,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("answer", schema=None) as batch_op:
         batch_op.drop_index("ix_answer_telegram_update_id")
+        batch_op.drop_index("ix_answer_customer_id")
         batch_op.create_index(
             "ix_answer_customer_update", ["customer_id", "telegram_update_id"], unique=True
         )
@@ -31,4 +33,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("answer", schema=None) as batch_op:
         batch_op.drop_index("ix_answer_customer_update")
+        batch_op.create_index("ix_answer_customer_id", ["customer_id"], unique=False)
         batch_op.create_index("ix_answer_telegram_update_id", ["telegram_update_id"], unique=True)
