@@ -24,7 +24,7 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot.context import Deps
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.slack_wiring import SlackParts, alert_for_invitation, build_slack
 from handlers.http import events_api, health
 from handlers.telegram import admin, customer, webhook
@@ -42,9 +42,19 @@ DELIVERY_JOB_ID = "deliver-invitations"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
-def build_application(deps: Deps, slack: SlackParts | None = None) -> Application:
-    """The python-telegram-bot application with every handler registered."""
+def build_application(
+    deps: Deps,
+    slack: SlackParts | None = None,
+    *,
+    requests: tuple[AiohttpRequest, AiohttpRequest] | None = None,
+) -> Application:
+    """The python-telegram-bot application with every handler registered.
+
+    `requests` (the general and the getUpdates transport) lets the caller close them when
+    start-up fails, which PTB does not do for an application that never initialised.
+    """
     settings = deps.settings
+    general, updates = requests or telegram_requests(settings)
     builder = (
         ApplicationBuilder()
         .token(settings.require_bot_token())
@@ -52,8 +62,8 @@ def build_application(deps: Deps, slack: SlackParts | None = None) -> Applicatio
         .base_file_url(settings.file_base_url)
         .concurrent_updates(4)
         # aiohttp instead of PTB's httpx transport: about a third of the CPU per Bot API call.
-        .request(telegram_request(settings, pool_size=8))
-        .get_updates_request(telegram_request(settings, pool_size=1))
+        .request(general)
+        .get_updates_request(updates)
     )
     if settings.telegram_rate_limit:
         builder = builder.rate_limiter(
@@ -73,6 +83,11 @@ def build_application(deps: Deps, slack: SlackParts | None = None) -> Applicatio
     return application
 
 
+def telegram_requests(settings: Settings) -> tuple[AiohttpRequest, AiohttpRequest]:
+    """The general transport (sends) and the one for getUpdates."""
+    return telegram_request(settings, pool_size=8), telegram_request(settings, pool_size=1)
+
+
 def telegram_request(settings: Settings, *, pool_size: int) -> AiohttpRequest:
     """The HTTP transport for Bot API calls, with churnbot's timeouts."""
     timeout = settings.telegram_timeout_seconds
@@ -90,7 +105,7 @@ def _make_error_handler(
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the failure with its update, apologise briefly, keep serving everyone."""
         deps.metrics.handler_errors.labels("telegram").inc()
-        log.error("update %r failed", update, exc_info=context.error)
+        _log_failure(update, context.error, customer_text=deps.settings.log_customer_text)
         if isinstance(update, Update) and update.effective_chat is not None:
             language = update.effective_user.language_code if update.effective_user else None
             with contextlib.suppress(Exception):
@@ -100,6 +115,21 @@ def _make_error_handler(
                 )
 
     return on_error
+
+
+def _log_failure(update: object, error: BaseException | None, *, customer_text: bool) -> None:
+    """Log which update failed and why: ids and the exception, never the customer's words or
+    name (the whole update only with LOG_CUSTOMER_TEXT=true)."""
+    if customer_text or not isinstance(update, Update):
+        log.error("update %r failed", update, exc_info=error)
+        return
+    chat = update.effective_chat
+    log.error(
+        "update %s (chat %s) failed",
+        update.update_id,
+        chat.id if chat is not None else "-",
+        exc_info=error,
+    )
 
 
 def build_delivery(deps: Deps, application: Application) -> Delivery:
@@ -189,7 +219,13 @@ def _listen(host: str, port: int) -> socket.socket:
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise SettingsError(
+            f"HTTP_PORT {port} on HTTP_HOST {host} cannot be used: {error.strerror}"
+        ) from error
     return sock
 
 
@@ -212,7 +248,8 @@ async def serve(
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, stop.set)
     slack = build_slack(deps)
-    application = build_application(deps, slack)
+    requests = telegram_requests(settings)
+    application = build_application(deps, slack, requests=requests)
     scheduler = build_scheduler(deps, build_delivery(deps, application))
     routes: list[BaseRoute] = [
         *events_api.routes(deps),
@@ -228,6 +265,13 @@ async def serve(
     if settings.telegram_webhook_url:
         routes += webhook.routes(application, secret_token)
     sock = _listen(settings.http_host, settings.http_port)
+    try:
+        await application.initialize()
+    except BaseException:
+        sock.close()
+        for request in requests:
+            await request.shutdown()
+        raise
     server = uvicorn.Server(
         uvicorn.Config(
             Starlette(routes=routes),

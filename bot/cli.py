@@ -3,33 +3,160 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import io
 import json
 import logging
+import math
 import os
 import sys
-from datetime import UTC, date, datetime
+import traceback
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape
+from sqlalchemy.exc import DBAPIError
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from bot import cli_classify, cli_reports
+from bot.logs import configure_logging, mask_secrets
 from bot.settings import Settings, SettingsError, load_settings
 from storage import db as database
 from storage.queries import answers as answer_queries
 from storage.queries import customers as customer_queries
 from storage.session import run_unit
 from surveys import events
-from surveys.definition import check_definitions
+from surveys.definition import DefinitionError, check_definitions
+from surveys.i18n import SUPPORTED_LANGUAGES
 
-app = typer.Typer(help="churnbot: customer surveys in Telegram, churn reasons for your team.")
-db_app = typer.Typer(help="Database schema.")
-surveys_app = typer.Typer(help="Survey definitions.")
-customers_app = typer.Typer(help="Customers.")
-event_app = typer.Typer(help="Record business events (each may trigger a survey).")
-export_app = typer.Typer(help="Export stored data.")
+# Files churnbot creates (database, exports, charts) are for their owner only.
+PRIVATE_UMASK = 0o077
+DEBUG_KEY = "churnbot.debug"
+# Business dates outside this window are typing mistakes, not history or plans.
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)
+MAX_IMPORT_ERRORS_SHOWN = 20
+
+err = Console(stderr=True, soft_wrap=True)
+
+
+class ChurnbotCommand(TyperCommand):
+    """A command whose usage line names arguments the usual way (`CUSTOMER_ID`,
+    `[FILE]`), not typer's `{customer_id}`."""
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.metavar or (param.name or "").upper()
+                name = name if param.required else f"[{name}]"
+                pieces.append(name + ("..." if param.nargs != 1 else ""))
+        return pieces
+
+
+class ChurnbotGroup(TyperGroup):
+    """Turns every failure into one line on stderr (exit 2 for bad settings or input);
+    `--debug` or LOG_LEVEL=DEBUG adds the traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        os.umask(PRIVATE_UMASK)
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, typer.Exit, typer.Abort):
+            raise
+        except Exception as error:
+            line, code = describe_failure(error)
+            if _debugging(ctx):
+                err.print(
+                    mask_secrets("".join(traceback.format_exception(error)), _secrets()),
+                    markup=False,
+                    highlight=False,
+                )
+            fail(line, code=code)
+
+
+class ChurnbotTyper(typer.Typer):
+    """`typer.Typer` whose commands use `ChurnbotCommand` and whose help shows no `<bool>`
+    beside flags (plain click help: rich's help marks every flag with its type)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cls", ChurnbotGroup)
+        kwargs.setdefault("rich_markup_mode", None)
+        kwargs.setdefault("pretty_exceptions_enable", False)
+        super().__init__(**kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", ChurnbotCommand)
+        return super().command(*args, **kwargs)
+
+
+def fail(message: str, *, code: int = 2) -> NoReturn:
+    """Print `error: message` as one line (secrets masked) and stop with `code`."""
+    line = " ".join(mask_secrets(message, _secrets()).split())
+    err.print(f"[red]error:[/red] {escape(line)}", highlight=False)
+    raise typer.Exit(code)
+
+
+def describe_failure(error: Exception) -> tuple[str, int]:
+    """One line for a failure that escaped a command, and its exit code."""
+    from telegram.error import InvalidToken, NetworkError
+
+    if isinstance(error, SettingsError):
+        return str(error), 2
+    if isinstance(error, DefinitionError):
+        return f"survey definitions (SURVEY_DEFINITIONS_DIR): {error}", 2
+    if isinstance(error, DBAPIError):
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        return f"DATABASE_URL: the database failed or cannot be reached: {reason}", 2
+    if isinstance(error, InvalidToken):
+        return f"TELEGRAM_BOT_TOKEN was rejected by the Bot API: {_short(error.message)}", 2
+    if isinstance(error, NetworkError):
+        return f"cannot reach the Bot API (TELEGRAM_API_BASE_URL): {_short(error.message)}", 2
+    if isinstance(error, UnicodeDecodeError):
+        return f"cannot read the file as text: {error}", 2
+    return (
+        f"unexpected {type(error).__name__}: {_short(str(error))} "
+        "(run `churnbot --debug …` for the traceback)",
+        1,
+    )
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """The first line of `text`, cut to `limit` characters (servers answer with pages)."""
+    first = (text.strip().splitlines() or [""])[0]
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def _secrets() -> list[str]:
+    with contextlib.suppress(Exception):
+        return load_settings().secrets()
+    return []
+
+
+def _debugging(ctx: click.Context) -> bool:
+    if ctx.meta.get(DEBUG_KEY):
+        return True
+    with contextlib.suppress(Exception):
+        return load_settings().log_level == "DEBUG"
+    return os.environ.get("LOG_LEVEL", "").strip().upper() == "DEBUG"
+
+
+def plural(count: int, word: str) -> str:
+    """`1 customer`, `2 customers`."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+app = ChurnbotTyper(help="churnbot: customer surveys in Telegram, churn reasons for your team.")
+db_app = ChurnbotTyper(help="Database schema.")
+surveys_app = ChurnbotTyper(help="Survey definitions.")
+customers_app = ChurnbotTyper(help="Customers.")
+event_app = ChurnbotTyper(help="Record business events (each may trigger a survey).")
+export_app = ChurnbotTyper(help="Export stored data.")
 app.add_typer(db_app, name="db")
 app.add_typer(surveys_app, name="surveys")
 app.add_typer(customers_app, name="customers")
@@ -39,113 +166,91 @@ app.add_typer(export_app, name="export")
 cli_classify.register(app)
 cli_reports.register(app)
 
-err = Console(stderr=True, soft_wrap=True)
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of a failure (as LOG_LEVEL=DEBUG)")
+    ] = False,
+) -> None:
+    """churnbot: customer surveys in Telegram, churn reasons for your team."""
+    ctx.meta[DEBUG_KEY] = debug
 
 
 def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as error:
-        err.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
+    """The settings; a bad one stops the command with one line (see ChurnbotGroup)."""
+    return load_settings()
 
 
 def _deps(settings: Settings):
     from bot.wiring import build_deps
-    from surveys.definition import DefinitionError
 
-    try:
-        return build_deps(settings)
-    except DefinitionError as error:
-        err.print(f"[red]error:[/red] survey definitions: {error}")
-        raise typer.Exit(2) from error
+    return build_deps(settings)
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for chatty in ("httpx", "apscheduler", "httpcore"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+def _configure_logging(settings: Settings, *, quiet_unless_set: bool = False) -> None:
+    level = settings.log_level
+    if quiet_unless_set and "log_level" not in settings.model_fields_set:
+        level = "WARNING"
+    configure_logging(level, settings.secrets())
 
 
 @app.command()
 def run() -> None:
     """Run the bot: answer customers in Telegram and deliver due surveys.
 
-    With no TELEGRAM_BOT_TOKEN it starts the sandbox instead (see `churnbot sandbox`)."""
+    With no TELEGRAM_BOT_TOKEN and no production setting it starts the sandbox instead
+    (see `churnbot sandbox`)."""
     settings = _settings()
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
     if not token.strip():
+        present = settings.production_settings
+        if present:
+            # A lost token in a deployment must stop it, not turn it into the sandbox.
+            fail(
+                f"TELEGRAM_BOT_TOKEN is not set, but {', '.join(present)} "
+                f"{'is' if len(present) == 1 else 'are'}: set the bot's token, or run "
+                "`churnbot sandbox` to try churnbot on its own database"
+            )
         # No bot yet: show the whole product against the built-in stand-ins instead.
-        _sandbox(settings, _sandbox_port())
+        _sandbox(settings, settings.sandbox_port)
         return
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     deps = _deps(settings)
-    from telegram.error import InvalidToken, NetworkError
-
     from bot.app import serve
 
-    try:
-        asyncio.run(serve(deps))
-    except SettingsError as error:
-        err.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
-    except InvalidToken as error:
-        err.print(
-            "[red]error:[/red] TELEGRAM_BOT_TOKEN was rejected by the Bot API at "
-            f"TELEGRAM_API_BASE_URL ({settings.telegram_api_base_url}): {error.message}"
-        )
-        raise typer.Exit(2) from error
-    except NetworkError as error:
-        err.print(
-            f"[red]error:[/red] cannot reach the Bot API at TELEGRAM_API_BASE_URL "
-            f"({settings.telegram_api_base_url}): {error.message}"
-        )
-        raise typer.Exit(2) from error
-
-
-def _sandbox_port() -> int:
-    raw = os.environ.get("SANDBOX_PORT", "").strip()
-    if not raw:
-        from bot.sandbox import DEFAULT_PORT
-
-        return DEFAULT_PORT
-    if not raw.isdigit() or int(raw) > 65535:
-        err.print(f"[red]error:[/red] SANDBOX_PORT {raw!r} is not a port number")
-        raise typer.Exit(2)
-    return int(raw)
+    asyncio.run(serve(deps))
 
 
 def _sandbox(settings: Settings, port: int) -> None:
     from bot.sandbox import run_sandbox
 
-    _configure_logging(
-        settings.log_level if "log_level" in settings.model_fields_set else "WARNING"
-    )
+    _configure_logging(settings, quiet_unless_set=True)
 
     def ready(url: str) -> None:
         typer.echo(f"churnbot sandbox (no TELEGRAM_BOT_TOKEN needed): open {url}")
 
-    try:
-        run_sandbox(settings, port=port, on_ready=ready)
-    except OSError as error:
-        err.print(f"[red]error:[/red] cannot start the sandbox on port {port}: {error}")
-        raise typer.Exit(2) from error
-    except SettingsError as error:
-        err.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
+    def events_api(url: str, token: str) -> None:
+        typer.echo(f"events API for this run: POST {url} with Authorization: Bearer {token}")
+
+    run_sandbox(settings, port=port, on_ready=ready, on_events_api=events_api)
 
 
 @app.command()
 def sandbox(
     port: Annotated[
-        int, typer.Option(envvar="SANDBOX_PORT", help="Port of the sandbox page (0: any free)")
-    ] = 8090,
+        int | None,
+        typer.Option(
+            metavar="PORT", help="Port of the sandbox page (default: SANDBOX_PORT; 0: any free)"
+        ),
+    ] = None,
 ) -> None:
     """Try churnbot with no tokens: the real bot against local Telegram and Slack stand-ins,
-    with a web page to play the customer and the manager."""
-    _sandbox(_settings(), port)
+    with a web page to play the customer and the manager. It never uses the configured
+    database or secrets: its own SQLite file, fresh secrets at every start, 127.0.0.1 only."""
+    settings = _settings()
+    _sandbox(settings, settings.sandbox_port if port is None else port)
 
 
 @app.command()
@@ -163,9 +268,7 @@ def demo(
     from bot.sandbox.demo import run_demo
 
     settings = _settings()
-    _configure_logging(
-        settings.log_level if "log_level" in settings.model_fields_set else "WARNING"
-    )
+    _configure_logging(settings, quiet_unless_set=True)
     # The fast delivery interval of the demo makes APScheduler warn about skipped runs.
     logging.getLogger("apscheduler").setLevel(logging.CRITICAL)
     run_demo(settings, customers=customers, weeks=weeks, seed=seed, chart_path=chart)
@@ -183,13 +286,20 @@ def db_upgrade() -> None:
 @surveys_app.command("check")
 def surveys_check(
     directory: Annotated[
-        Path | None, typer.Argument(help="Folder of *.yaml definitions (default: shipped)")
+        Path | None,
+        typer.Argument(
+            metavar="FOLDER",
+            help="Folder of *.yaml definitions (default: SURVEY_DEFINITIONS_DIR, else shipped)",
+        ),
     ] = None,
 ) -> None:
-    """Validate survey definitions; exit non-zero naming file, question and problem."""
+    """Validate the survey definitions `churnbot run` would load; exit non-zero naming file,
+    question and problem."""
+    if directory is None:
+        directory = _settings().survey_definitions_dir
     problems = check_definitions(directory)
     for problem in problems:
-        err.print(f"[red]invalid:[/red] {problem}", highlight=False)
+        err.print(f"[red]invalid:[/red] {escape(problem)}", highlight=False)
     if problems:
         raise typer.Exit(1)
     typer.echo("all survey definitions are valid")
@@ -199,9 +309,17 @@ def surveys_check(
 def link(
     customer_id: Annotated[str, typer.Argument(help="Your own id of the customer")],
     token_only: Annotated[bool, typer.Option("--token-only", help="Print only the token")] = False,
-    days: Annotated[int | None, typer.Option(help="Days the link stays valid")] = None,
+    days: Annotated[
+        int | None,
+        typer.Option(metavar="DAYS", help="Days the link stays valid (1-365; LINK_TOKEN_DAYS)"),
+    ] = None,
 ) -> None:
     """Print a deep link that binds a customer's Telegram chat to CUSTOMER_ID."""
+    customer_id = customer_id.strip()
+    if not customer_id:
+        fail("CUSTOMER_ID is empty: give your own id of the customer")
+    if days is not None and not 1 <= days <= 365:
+        fail(f"--days {days}: a link stays valid for 1 to 365 days")
     settings = _settings()
     deps = _deps(settings)
 
@@ -233,44 +351,113 @@ def _bot_username(settings: Settings) -> str:
     try:
         return asyncio.run(ask())
     except Exception as error:
-        err.print(
-            "[red]error:[/red] cannot learn the bot's username: set TELEGRAM_BOT_USERNAME, "
-            f"or TELEGRAM_BOT_TOKEN with a reachable Bot API ({error})"
+        fail(
+            "cannot learn the bot's username: set TELEGRAM_BOT_USERNAME, "
+            f"or TELEGRAM_BOT_TOKEN with a reachable Bot API ({_short(str(error))})"
         )
-        raise typer.Exit(2) from error
 
 
 CSV_FIELDS = ("customer_id", "telegram_chat_id", "name", "language", "plan", "monthly_revenue")
 
 
+class ImportRefused(Exception):
+    """Rows of an import that cannot be applied; nothing of the file is stored."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(f"{len(problems)} problems")
+        self.problems = problems
+
+
 @customers_app.command("import")
 def customers_import(
-    file: Annotated[Path, typer.Argument(help="CSV with a header row", exists=True)],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="CSV with a header row", exists=True)
+    ],
+    move_chats: Annotated[
+        bool,
+        typer.Option(
+            "--move-chats",
+            help="Let a row take a telegram_chat_id that another customer holds now",
+        ),
+    ] = False,
 ) -> None:
     """Create or update customers from a CSV file (customer_id required; telegram_chat_id,
-    name, language, plan, monthly_revenue optional; other columns become attributes)."""
+    name, language, plan, monthly_revenue optional; other columns become attributes).
+
+    Every line is checked first; if any is refused, nothing is imported. UTF-8 (with or
+    without BOM) and UTF-16 with BOM (Excel's "Unicode text") are read as such; another
+    file is read as Windows-1252 with a warning."""
     settings = _settings()
+    text, warning = _read_text(file)
+    if warning:
+        err.print(f"[yellow]warning:[/yellow] {escape(file.name)}: {escape(warning)}")
+    rows, problems = _parse_customers(text)
+    if problems:
+        _refuse(file, problems)
     deps = _deps(settings)
-    with file.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or "customer_id" not in reader.fieldnames:
-            err.print("[red]error:[/red] the CSV needs a header row with a customer_id column")
-            raise typer.Exit(2)
-        try:
-            rows = [_customer_row(number, row) for number, row in enumerate(reader, start=2)]
-        except ValueError as error:
-            err.print(f"[red]error:[/red] {file.name}: {error}")
-            raise typer.Exit(2) from error
 
     def work(session: Any) -> int:
-        for external_id, attributes in rows:
+        if not move_chats:
+            conflicts = _chat_conflicts(session, rows)
+            if conflicts:
+                raise ImportRefused(conflicts)
+        for _number, external_id, attributes in rows:
             customer_queries.upsert_customer(
                 session=session, external_id=external_id, attributes=attributes
             )
         return len(rows)
 
-    count = run_unit(deps.db, work)
-    typer.echo(f"imported {count} customers")
+    try:
+        count = run_unit(deps.db, work)
+    except ImportRefused as refused:
+        _refuse(file, refused.problems)
+    typer.echo(f"imported {plural(count, 'customer')}")
+
+
+def _refuse(file: Path, problems: list[str]) -> NoReturn:
+    for problem in problems[:MAX_IMPORT_ERRORS_SHOWN]:
+        err.print(f"[red]error:[/red] {escape(file.name)}: {escape(problem)}", highlight=False)
+    if len(problems) > MAX_IMPORT_ERRORS_SHOWN:
+        err.print(f"… and {len(problems) - MAX_IMPORT_ERRORS_SHOWN} more", highlight=False)
+    err.print("nothing was imported", highlight=False)
+    raise typer.Exit(2)
+
+
+def _read_text(file: Path) -> tuple[str, str | None]:
+    """The file's text and a warning when its encoding had to be guessed."""
+    data = file.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), None
+        except UnicodeDecodeError as error:
+            fail(f"{file.name}: starts like UTF-16 but is not ({error.reason})")
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError:
+        pass
+    if b"\x00" in data:
+        fail(f"{file.name}: not UTF-8 and not UTF-16 with a BOM: save it as CSV UTF-8")
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    return text, "not UTF-8: read as Windows-1252 (Latin-1); check names with accents"
+
+
+def _parse_customers(text: str) -> tuple[list[tuple[int, str, dict[str, Any]]], list[str]]:
+    header = text.split("\n", 1)[0]
+    delimiter = next((d for d in ",;\t" if d in header), ",")
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if reader.fieldnames is None or "customer_id" not in [f.strip() for f in reader.fieldnames]:
+        fail("the CSV needs a header row with a customer_id column")
+    reader.fieldnames = [name.strip() for name in reader.fieldnames]
+    rows, problems = [], []
+    for number, row in enumerate(reader, start=2):
+        try:
+            rows.append((number, *_customer_row(number, row)))
+        except ValueError as error:
+            problems.append(str(error))
+    return rows, problems
 
 
 def _customer_row(number: int, row: dict[str, str | None]) -> tuple[str, dict[str, Any]]:
@@ -288,9 +475,39 @@ def _customer_row(number: int, row: dict[str, str | None]) -> tuple[str, dict[st
                 attributes[key] = convert(value)
             except ValueError as error:
                 raise ValueError(f"line {number}: {key} {value!r} is not a number") from error
+            if key == "monthly_revenue" and not (
+                math.isfinite(attributes[key]) and attributes[key] >= 0
+            ):
+                raise ValueError(f"line {number}: monthly_revenue {value!r} must be 0 or more")
+        elif key == "language":
+            if value.lower() not in SUPPORTED_LANGUAGES:
+                raise ValueError(
+                    f"line {number}: language {value!r} is not one of "
+                    f"{', '.join(SUPPORTED_LANGUAGES)}"
+                )
+            attributes[key] = value.lower()
         else:
             attributes[key] = value
     return external_id, attributes
+
+
+def _chat_conflicts(session: Any, rows: list[tuple[int, str, dict[str, Any]]]) -> list[str]:
+    """Lines that would take a chat from another customer (now, or earlier in the file)."""
+    wanted = [(n, ext, a["telegram_chat_id"]) for n, ext, a in rows if "telegram_chat_id" in a]
+    holders = customer_queries.chat_holders(
+        session=session, chat_ids=sorted({chat for _n, _e, chat in wanted})
+    )
+    problems = []
+    for number, external_id, chat_id in wanted:
+        holder = holders.get(chat_id)
+        if holder is not None and holder != external_id:
+            problems.append(
+                f"line {number}: telegram_chat_id {chat_id} belongs to customer {holder!r}; "
+                "use --move-chats to move it"
+            )
+        else:
+            holders[chat_id] = external_id
+    return problems
 
 
 def _record(raw: object) -> None:
@@ -340,13 +557,16 @@ def event_json(
 
 
 def _when(at: str | None) -> str | None:
-    if at is not None:
-        try:
-            datetime.fromisoformat(at)
-        except ValueError as error:
-            raise typer.BadParameter(
-                f"{at!r} is not an ISO date-time", param_hint="--at"
-            ) from error
+    """`--at` checked: an ISO date-time between 2000 and tomorrow."""
+    if at is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        fail(f"--at {at!r} is not an ISO date-time (e.g. 2026-11-01T12:30:00+02:00)")
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if not EARLIEST_EVENT <= aware <= datetime.now(UTC) + FUTURE_SLACK:
+        fail(f"--at {at!r} is outside {EARLIEST_EVENT.year} to tomorrow")
     return at
 
 
@@ -432,7 +652,7 @@ def export_answers(
         if output:
             handle.close()
     if output:
-        typer.echo(f"wrote {count} answers to {output}")
+        typer.echo(f"wrote {plural(count, 'answer')} to {output}")
 
 
 def _write_export(session: Any, handle: Any, format: str, start: datetime | None) -> int:

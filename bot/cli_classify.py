@@ -73,7 +73,17 @@ def _classify_line(classifier: Classifier, line: str, number: int) -> dict[str, 
 def _print_evaluation(classifier: Classifier, path: Path, *, as_json: bool) -> None:
     if not path.is_file():
         raise typer.BadParameter(f"no such file: {path}", param_hint="--eval")
-    report = evaluate(classifier, read_labelled(path))
+    try:
+        report = evaluate(classifier, read_labelled(path))
+    except KeyError as error:
+        raise typer.BadParameter(
+            f"{path.name}: every line needs {error}; expected id, text, lang, category, sentiment",
+            param_hint="--eval",
+        ) from error
+    except ValueError as error:
+        raise typer.BadParameter(
+            f"{path.name}: not JSON lines ({error})", param_hint="--eval"
+        ) from error
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return

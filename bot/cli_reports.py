@@ -98,9 +98,11 @@ def register(app: typer.Typer) -> None:
             period = parse_week(week, now=deps.clock(), zone=deps.settings.zone)
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--week") from error
+        # Check Slack before printing: a summary followed by "cannot post" reads as posted.
+        weekly = _weekly_poster(deps) if post else None
         print_figures(_figures(deps, period), title=f"Weekly churn summary · {period.label}")
-        if post:
-            _post(deps, period, again=again)
+        if weekly is not None:
+            _post(weekly, period, again=again)
 
     @app.command()
     def stats(
@@ -119,10 +121,9 @@ def register(app: typer.Typer) -> None:
         print_figures(_figures(deps, chosen), title=f"Churn figures · {chosen.label}")
 
 
-def _post(deps, period, *, again: bool = False) -> None:
+def _weekly_poster(deps):
     from bot.settings import SettingsError
     from bot.slack_wiring import build_slack
-    from storage.models import SummaryPostStatus
 
     try:
         parts = build_slack(deps)
@@ -132,7 +133,12 @@ def _post(deps, period, *, again: bool = False) -> None:
     if parts is None or parts.weekly is None:
         err.print("[red]error:[/red] set SLACK_BOT_TOKEN and SLACK_SUMMARY_CHANNEL to post")
         raise typer.Exit(2)
-    weekly = parts.weekly
+    return parts.weekly
+
+
+def _post(weekly, period, *, again: bool = False) -> None:
+    from storage.models import SummaryPostStatus
+
     outcome = asyncio.run(weekly.publish_again(period) if again else weekly.publish(period))
     if outcome.status == "posted":
         out.print(f"posted {outcome.week} to {outcome.channel}")

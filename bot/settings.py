@@ -6,14 +6,41 @@ Build a `Settings()` only at start-up (never at import), and pass it on.
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 DEFAULT_DATABASE_URL = "sqlite:///churnbot.db"
+DEFAULT_SANDBOX_PORT = 8090
+SUPPORTED_DATABASES = ("sqlite", "postgresql")
+# Bot API tokens are "<bot id>:<secret>"; BotFather's secrets are 35 characters, local Bot
+# API servers and test stand-ins accept shorter ones, so only the shape is checked here.
+BOT_TOKEN_SHAPE = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{8,}")
+# Settings that only a production deployment sets: with any of them present, a missing
+# TELEGRAM_BOT_TOKEN is a mistake to report, never a reason to start the sandbox.
+PRODUCTION_SETTINGS = (
+    "events_api_token",
+    "slack_bot_token",
+    "slack_signing_secret",
+    "slack_app_token",
+    "telegram_webhook_url",
+)
+
+
+class LogLevel(StrEnum):
+    """The levels LOG_LEVEL accepts (Python's logging levels)."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
 
 
 class SettingsError(Exception):
@@ -44,10 +71,12 @@ class Settings(BaseSettings):
     telegram_messages_per_second: float = Field(default=29.5, gt=0, le=1000)
     telegram_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     survey_definitions_dir: Path | None = None
-    log_level: str = "INFO"
+    log_level: LogLevel = LogLevel.INFO
+    log_customer_text: bool = False
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    sandbox_port: int = Field(default=DEFAULT_SANDBOX_PORT, ge=0, le=65535)
     events_api_token: SecretStr | None = None
     quiet_hours: str = "21:00-09:00"
     telegram_webhook_url: str | None = None
@@ -83,6 +112,61 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         """`NAME=` in .env means "not set", not an empty token or the current folder."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        """Catch a pasted wrong value at start-up, before any request carries it."""
+        if value is not None and not BOT_TOKEN_SHAPE.fullmatch(value.get_secret_value().strip()):
+            raise ValueError(
+                "not a Bot API token: expected <digits>:<secret> as @BotFather gives it"
+            )
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> object:
+        if isinstance(value, str):
+            level = value.strip().upper()
+            if level not in LogLevel.__members__:
+                raise ValueError(f"{value!r}: use one of {', '.join(LogLevel)}")
+            return level
+        return value
+
+    @field_validator("summary_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        from surveys.reports.weekly import Schedule, ScheduleError
+
+        try:
+            Schedule.parse(value)
+        except ScheduleError as error:
+            raise ValueError(f"{value!r}: use '<day> HH:MM', e.g. 'mon 09:00'") from error
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        """Refuse a URL churnbot cannot use now, rather than deep inside SQLAlchemy later."""
+        value = value.strip()
+        example = "e.g. sqlite:///churnbot.db or postgresql+psycopg://user:password@host/db"
+        try:
+            url = make_url(value)
+        except ArgumentError as error:
+            raise ValueError(f"not a database URL ({example})") from error
+        if url.get_backend_name() not in SUPPORTED_DATABASES:
+            raise ValueError(
+                f"{url.get_backend_name()} is not supported; use SQLite or PostgreSQL ({example})"
+            )
+        try:
+            url.get_dialect().import_dbapi()
+        except (ImportError, NoSuchModuleError) as error:
+            raise ValueError(
+                f"the driver {url.drivername!r} is not installed; use postgresql+psycopg://"
+                if url.get_backend_name() == "postgresql"
+                else f"the driver {url.drivername!r} is not available"
+            ) from error
+        return value
 
     @field_validator("telegram_admin_ids", mode="before")
     @classmethod
@@ -133,6 +217,31 @@ class Settings(BaseSettings):
         if base.endswith("/bot"):
             return base[: -len("/bot")] + "/file/bot"
         return base + "/file"
+
+    @property
+    def production_settings(self) -> list[str]:
+        """The production-only settings that are present (names as in the environment)."""
+        present = [name.upper() for name in PRODUCTION_SETTINGS if getattr(self, name)]
+        if self.database_url != DEFAULT_DATABASE_URL:
+            present.insert(0, "DATABASE_URL")
+        return present
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value, for masking in messages and logs."""
+        values = (
+            self.telegram_bot_token,
+            self.secret_key,
+            self.events_api_token,
+            self.telegram_webhook_secret,
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+        )
+        found = [value.get_secret_value().strip() for value in values if value is not None]
+        password = make_url(self.database_url).password
+        if password:
+            found.append(str(password))
+        return [value for value in found if value]
 
     @property
     def zone(self) -> ZoneInfo:

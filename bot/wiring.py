@@ -26,11 +26,12 @@ SECRET_STATE_KEY = "secret_key"
 
 def build_deps(settings: Settings, *, clock: Clock = utcnow, migrate: bool = True) -> Deps:
     """Open the database (migrating it), load the surveys and build the domain services."""
+    # Definitions first: a broken file stops start-up before the database is touched.
+    definitions = load_definitions(settings.survey_definitions_dir)
     engine = database.make_engine(settings.database_url)
     if migrate:
         database.upgrade(engine)
     secret = _secret(settings, engine)
-    definitions = load_definitions(settings.survey_definitions_dir)
     messages = Messages.load()
     classifier = Classifier.load()
     surveys = SurveyEngine(

@@ -8,6 +8,7 @@ BEGIN, so several threads and processes can share the file.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,12 @@ from sqlalchemy.pool import QueuePool
 from sqlmodel import create_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Seconds to wait for PostgreSQL to accept a connection: an unreachable server is reported
+# at start-up in seconds instead of after the operating system's TCP timeout.
+CONNECT_TIMEOUT_SECONDS = 10
+# Only the owner may read the database: it holds customers' answers and, unless SECRET_KEY
+# is set, the key that signs links and buttons.
+DATABASE_FILE_MODE = 0o600
 
 
 def is_sqlite(url: str) -> bool:
@@ -30,8 +37,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Create the engine for `url`, tuned for the backend."""
     if is_sqlite(url):
         database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _create_private(Path(database).expanduser())
         # One connection, handed from thread to thread by the pool's queue: SQLite has a
         # single writer anyway, and waiting in the queue is prompt where SQLite's own busy
         # handler sleeps in steps of up to 100 ms.
@@ -47,7 +54,23 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin_immediate)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    connect_args = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    return create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        connect_args=connect_args,
+    )
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (SQLite gives its -wal and -shm
+    files the database file's mode)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, DATABASE_FILE_MODE)
+    os.close(descriptor)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -256,7 +256,9 @@ def load_definition(path: Path) -> SurveyDefinition:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
-        raise DefinitionError(f"{path.name}: cannot read: {error}") from error
+        # YAML's messages span lines (with a caret under the column): keep one line.
+        reason = " ".join(str(error).split())
+        raise DefinitionError(f"{path.name}: cannot read: {reason}") from error
     if not isinstance(raw, dict):
         raise DefinitionError(f"{path.name}: expected a mapping at the top level")
     try:
@@ -270,20 +272,26 @@ def load_definition(path: Path) -> SurveyDefinition:
 
 def load_definitions(directory: Path | None = None) -> dict[str, SurveyDefinition]:
     """Load every `*.yaml` file of `directory` (the shipped ones by default)."""
+    return {survey.key: survey for survey in map(load_definition, _definition_files(directory))}
+
+
+def _definition_files(directory: Path | None) -> list[Path]:
     folder = directory or DEFAULT_DIR
+    if not folder.is_dir():
+        raise DefinitionError(f"{folder}: no such folder")
     paths = sorted(folder.glob("*.yaml"))
     if not paths:
         raise DefinitionError(f"{folder}: no survey definitions (*.yaml) found")
-    return {survey.key: survey for survey in map(load_definition, paths)}
+    return paths
 
 
 def check_definitions(directory: Path | None = None) -> list[str]:
     """Validate every file and return one line per problem (empty when all are valid)."""
-    folder = directory or DEFAULT_DIR
     problems = []
-    paths = sorted(folder.glob("*.yaml"))
-    if not paths:
-        return [f"{folder}: no survey definitions (*.yaml) found"]
+    try:
+        paths = _definition_files(directory)
+    except DefinitionError as error:
+        return [str(error)]
     for path in paths:
         try:
             load_definition(path)

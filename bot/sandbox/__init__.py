@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Callable
 
 from pydantic import SecretStr
@@ -18,19 +19,18 @@ from bot.sandbox.server import (
     ALERTS_CHANNEL,
     BOT_TOKEN,
     BOT_USERNAME,
-    EVENTS_TOKEN,
     MANAGER_ID,
-    SIGNING_SECRET,
     SLACK_TOKEN,
     SUMMARY_CHANNEL,
     SandboxServer,
 )
-from bot.settings import Settings
+from bot.settings import DEFAULT_SANDBOX_PORT, Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
 SANDBOX_DATABASE_URL = "sqlite:///churnbot-sandbox.db"
-DEFAULT_PORT = 8090
+DEFAULT_PORT = DEFAULT_SANDBOX_PORT
+SANDBOX_HOST = "127.0.0.1"
 
 __all__ = [
     "DEFAULT_PORT",
@@ -46,13 +46,16 @@ def sandbox_settings(
     settings: Settings,
     server: SandboxServer,
     *,
-    database_url: str = SANDBOX_DATABASE_URL,
+    database_url: str | None = None,
     summary_channel: str = SUMMARY_CHANNEL,
 ) -> Settings:
     """`settings` pointed at the stand-ins, with sandbox tokens and no quiet hours.
 
-    DATABASE_URL and LOG_LEVEL stay as given when they were set (environment or .env);
-    otherwise SQLite in the current folder and warnings only, so the terminal stays quiet.
+    Nothing the user configured for production reaches the sandbox: it keeps its own SQLite
+    file (`database_url` overrides it for the demo), makes fresh secrets at every start
+    (events token and signing secret from `server`, a random signing key), and listens on
+    127.0.0.1 whatever HTTP_HOST says. LOG_LEVEL stays as given when it was set; otherwise
+    warnings only, so the terminal stays quiet.
     """
     explicit = settings.model_fields_set
     values = settings.model_dump()
@@ -63,17 +66,19 @@ def sandbox_settings(
         telegram_api_file_url=server.telegram_file_url,
         telegram_webhook_url=None,
         slack_bot_token=SecretStr(SLACK_TOKEN),
-        slack_signing_secret=SecretStr(SIGNING_SECRET),
+        slack_signing_secret=SecretStr(server.signing_secret),
         slack_app_token=None,
         slack_api_base_url=server.slack_api_url,
         slack_summary_channel=summary_channel,
         slack_alerts_channel=ALERTS_CHANNEL,
         slack_manager_ids=[MANAGER_ID],
-        events_api_token=SecretStr(EVENTS_TOKEN),
+        events_api_token=SecretStr(server.events_token),
+        telegram_webhook_secret=None,
+        secret_key=SecretStr(secrets.token_urlsafe(48)),
+        http_host=SANDBOX_HOST,
+        database_url=database_url or SANDBOX_DATABASE_URL,
         quiet_hours="",
     )
-    if "database_url" not in explicit:
-        values["database_url"] = database_url
     if "log_level" not in explicit:
         values["log_level"] = "WARNING"
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -86,15 +91,22 @@ async def serve_sandbox(
     stop: asyncio.Event | None = None,
     handle_signals: bool = True,
     on_ready: Callable[[str], None] | None = None,
+    on_events_api: Callable[[str, str], None] | None = None,
 ) -> None:
     """Run the stand-ins, the page and the real application until stopped.
 
-    `on_ready` receives the page's address once the bot is serving.
+    `on_ready` receives the page's address once the bot is serving, then `on_events_api`
+    the events API's address and this start's bearer token (for curl and scripts).
     """
     from bot.app import serve
     from bot.wiring import build_deps
 
-    server = SandboxServer(port=port).start()
+    try:
+        server = SandboxServer(port=port, host=SANDBOX_HOST).start()
+    except OSError as error:
+        raise SettingsError(
+            f"SANDBOX_PORT {port} is busy or not allowed on {SANDBOX_HOST}: {error.strerror}"
+        ) from error
     deps = None
     try:
         configured = sandbox_settings(settings, server)
@@ -102,11 +114,11 @@ async def serve_sandbox(
         server.attach(deps)
 
         def ready(app_port: int) -> None:
-            host = configured.http_host
-            host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
-            server.app_url = f"http://{'[' + host + ']' if ':' in host else host}:{app_port}"
+            server.app_url = f"http://{SANDBOX_HOST}:{app_port}"
             if on_ready is not None:
                 on_ready(f"{server.url}/")
+            if on_events_api is not None:
+                on_events_api(f"{server.app_url}/api/events", server.events_token)
 
         await serve(deps, stop, handle_signals=handle_signals, on_ready=ready)
     finally:
@@ -116,7 +128,11 @@ async def serve_sandbox(
 
 
 def run_sandbox(
-    settings: Settings, *, port: int = DEFAULT_PORT, on_ready: Callable[[str], None] | None = None
+    settings: Settings,
+    *,
+    port: int = DEFAULT_PORT,
+    on_ready: Callable[[str], None] | None = None,
+    on_events_api: Callable[[str, str], None] | None = None,
 ) -> None:
     """Blocking form of `serve_sandbox` for the CLI (Ctrl-C stops it)."""
-    asyncio.run(serve_sandbox(settings, port=port, on_ready=on_ready))
+    asyncio.run(serve_sandbox(settings, port=port, on_ready=on_ready, on_events_api=on_events_api))

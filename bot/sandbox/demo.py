@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from bot.sandbox import sandbox_settings
-from bot.sandbox.server import EVENTS_TOKEN, SandboxServer, chat_id_for
+from bot.sandbox.server import SandboxServer, chat_id_for
 from bot.settings import Settings
 from storage.models import Answer, Customer, Event, InvitationStatus, SurveyInvitation
 from storage.queries import customers as customer_queries
@@ -305,7 +305,7 @@ class Simulation:
         self.missed = 0  # surveys that did not arrive in time (e.g. deferred by a rule)
         self.http = httpx.AsyncClient(
             base_url=server.app_url,
-            headers={"Authorization": f"Bearer {EVENTS_TOKEN}"},
+            headers={"Authorization": f"Bearer {server.events_token}"},
             timeout=30,
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import threading
 import time
 import uuid
@@ -37,8 +38,6 @@ from surveys import events
 BOT_TOKEN = "424242:SANDBOX-TOKEN"
 BOT_USERNAME = "churnbot_sandbox_bot"
 SLACK_TOKEN = "xoxb-sandbox-token"
-SIGNING_SECRET = "sandbox-signing-secret"
-EVENTS_TOKEN = "sandbox-events-token"
 SUMMARY_CHANNEL = "C0SUMMARY"
 ALERTS_CHANNEL = "C0ALERTS"
 MANAGER_ID = "U0MANAGER"
@@ -83,6 +82,9 @@ class SandboxServer:
 
     def __init__(self, *, port: int = 0, host: str = "127.0.0.1") -> None:
         self.host, self.port = host, port
+        # Fresh per start: a published sandbox secret must never open a real deployment.
+        self.events_token = secrets.token_urlsafe(24)
+        self.signing_secret = secrets.token_urlsafe(24)
         self.telegram = FakeTelegram(
             BOT_TOKEN, bot_username=BOT_USERNAME, bot_first_name="Churnbot"
         )
@@ -168,6 +170,8 @@ class SandboxServer:
                 "channels": CHANNEL_NAMES,
                 "command": self.deps.settings.slack_command if self.deps else "/churn",
                 "ready": bool(self.app_url),
+                "events_url": f"{self.app_url}/api/events" if self.app_url else None,
+                "events_token": self.events_token,
             }
         )
 
@@ -357,10 +361,10 @@ class SandboxServer:
         if not self.app_url:
             return httpx.Response(503, json={"error": "the bot is still starting"})
         if signed:
-            headers = signed_headers(SIGNING_SECRET, body)
+            headers = signed_headers(self.signing_secret, body)
         else:
             headers = {
-                "Authorization": f"Bearer {EVENTS_TOKEN}",
+                "Authorization": f"Bearer {self.events_token}",
                 "Content-Type": "application/json",
             }
         async with httpx.AsyncClient(base_url=self.app_url, timeout=10) as client:

@@ -89,3 +89,18 @@ def forget_customer(*, session: Session, customer_id: int) -> None:
     session.exec(delete(Event).where(Event.customer_id == customer_id))
     session.exec(delete(Customer).where(Customer.id == customer_id))
     session.flush()
+
+
+def chat_holders(*, session: Session, chat_ids: list[int]) -> dict[int, str]:
+    """Which customer (external id) holds each of `chat_ids` now, for those held."""
+    holders: dict[int, str] = {}
+    for start in range(0, len(chat_ids), 500):  # stay under SQLite's bound-parameter limit
+        rows = session.exec(
+            select(Customer.telegram_chat_id, Customer.external_id).where(
+                Customer.telegram_chat_id.in_(chat_ids[start : start + 500])  # type: ignore[union-attr]
+            )
+        )
+        holders.update(
+            (chat_id, external_id) for chat_id, external_id in rows if chat_id is not None
+        )
+    return holders
