@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -49,7 +48,7 @@ class ChurnbotCommand(TyperCommand):
     """A command whose usage line names arguments the usual way (`CUSTOMER_ID`,
     `[FILE]`), not typer's `{customer_id}`."""
 
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
         for param in self.get_params(ctx):
             if isinstance(param, TyperArgument):
@@ -63,11 +62,11 @@ class ChurnbotGroup(TyperGroup):
     """Turns every failure into one line on stderr (exit 2 for bad settings or input);
     `--debug` or LOG_LEVEL=DEBUG adds the traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         os.umask(PRIVATE_UMASK)
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, typer.Exit, typer.Abort):
+        except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except Exception as error:
             line, code = describe_failure(error)
@@ -138,7 +137,7 @@ def _secrets() -> list[str]:
     return []
 
 
-def _debugging(ctx: click.Context) -> bool:
+def _debugging(ctx: typer.Context) -> bool:
     if ctx.meta.get(DEBUG_KEY):
         return True
     with contextlib.suppress(Exception):

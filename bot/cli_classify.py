@@ -75,15 +75,10 @@ def _print_evaluation(classifier: Classifier, path: Path, *, as_json: bool) -> N
         raise typer.BadParameter(f"no such file: {path}", param_hint="--eval")
     try:
         report = evaluate(classifier, read_labelled(path))
-    except KeyError as error:
-        raise typer.BadParameter(
-            f"{path.name}: every line needs {error}; expected id, text, lang, category, sentiment",
-            param_hint="--eval",
-        ) from error
-    except ValueError as error:
-        raise typer.BadParameter(
-            f"{path.name}: not JSON lines ({error})", param_hint="--eval"
-        ) from error
+    except (KeyError, ValueError) as error:
+        reason = f"every line needs {error}" if isinstance(error, KeyError) else str(error)
+        Console(stderr=True).print(f"error: --eval {path.name}: {reason}", markup=False)
+        raise typer.Exit(2) from error
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,9 +27,30 @@ FOREIGN_SETTINGS = (
     "SURVEY_DEFINITIONS_DIR",
     "LINK_TOKEN_DAYS",
     "QUIET_HOURS",
+    "EVENTS_API_TOKEN",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_SUMMARY_CHANNEL",
+    "TELEGRAM_WEBHOOK_URL",
+    "LOG_LEVEL",
+    "LOG_CUSTOMER_TEXT",
+    "SUMMARY_SCHEDULE",
+    "SANDBOX_PORT",
+    "HTTP_HOST",
+    "HTTP_PORT",
 )
 
 Invoke = Callable[..., Result]
+
+
+@pytest.fixture(autouse=True)
+def _keep_umask() -> Iterator[None]:
+    """The CLI sets a private umask for its process; give the test process its own back."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield
+    os.umask(previous)
 
 
 @pytest.fixture
