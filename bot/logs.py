@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 
 # "<bot id>:<secret>" wherever it appears (URLs, messages, exception texts).
-BOT_TOKEN_PATTERN = re.compile(r"\b(\d{3,20}):[A-Za-z0-9_-]{8,}")
+BOT_TOKEN_PATTERN = re.compile(r"(?<!\d)(\d{3,20}):[A-Za-z0-9_-]{8,}")
 MASK = "***"
 CHATTY_LOGGERS = ("httpx", "apscheduler", "httpcore", "aiohttp.access")
 

@@ -16,15 +16,18 @@ from pathlib import Path
 ADDRESS = re.compile(r"open (http://127\.0\.0\.1:\d+/)")
 
 
-def clean_env(database_url: str, **extra: str) -> dict[str, str]:
-    """The environment minus every churnbot setting, plus free ports and the database."""
+def clean_env(database_url: str | None, **extra: str) -> dict[str, str]:
+    """The environment minus every churnbot setting, plus free ports and the database (none:
+    DATABASE_URL unset, as a newcomer runs it)."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("TELEGRAM_", "SLACK_", "EVENTS_API", "SANDBOX_", "HTTP_"))
         and key not in ("DATABASE_URL", "LOG_LEVEL", "SECRET_KEY", "QUIET_HOURS")
     }
-    env.update(DATABASE_URL=database_url, HTTP_PORT="0", SANDBOX_PORT="0", PTB_TIMEDELTA="1")
+    env.update(HTTP_PORT="0", SANDBOX_PORT="0", PTB_TIMEDELTA="1")
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
     env.update(extra)
     return env
 

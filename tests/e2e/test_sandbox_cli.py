@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_run_without_a_token_starts_the_sandbox_and_prints_its_address(tmp_path: Path) -> None:
-    env = clean_env(f"sqlite:///{tmp_path / 'sandbox.db'}")
+    env = clean_env(None)
     with running(["run"], cwd=tmp_path, env=env) as (url, lines):
         assert len(lines) == 1, lines
         assert lines[0].startswith("churnbot sandbox")
@@ -40,4 +40,4 @@ def test_run_without_a_token_starts_the_sandbox_and_prints_its_address(tmp_path:
                 f"{url}sandbox/api/telegram/chat", params={"chat_id": link["chat_id"]}, timeout=10
             ).json()["messages"]
         assert [m["from"] for m in messages] == ["me", "bot"]
-    assert (tmp_path / "sandbox.db").exists()
+    assert (tmp_path / "churnbot-sandbox.db").exists()
