@@ -222,7 +222,7 @@ def run() -> None:
     asyncio.run(serve(deps))
 
 
-def _sandbox(settings: Settings, port: int) -> None:
+def _sandbox(settings: Settings, port: int, database: Path | None = None) -> None:
     from bot.sandbox import run_sandbox
 
     _configure_logging(settings, quiet_unless_set=True)
@@ -233,7 +233,13 @@ def _sandbox(settings: Settings, port: int) -> None:
     def events_api(url: str, token: str) -> None:
         typer.echo(f"events API for this run: POST {url} with Authorization: Bearer {token}")
 
-    run_sandbox(settings, port=port, on_ready=ready, on_events_api=events_api)
+    run_sandbox(
+        settings,
+        port=port,
+        on_ready=ready,
+        on_events_api=events_api,
+        database_url=f"sqlite:///{database.resolve()}" if database else None,
+    )
 
 
 @app.command()
@@ -244,12 +250,19 @@ def sandbox(
             metavar="PORT", help="Port of the sandbox page (default: SANDBOX_PORT; 0: any free)"
         ),
     ] = None,
+    database: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="SQLite file to use, e.g. the demo's (default: churnbot-sandbox.db here)",
+        ),
+    ] = None,
 ) -> None:
     """Try churnbot with no tokens: the real bot against local Telegram and Slack stand-ins,
     with a web page to play the customer and the manager. It never uses the configured
     database or secrets: its own SQLite file, fresh secrets at every start, 127.0.0.1 only."""
     settings = _settings()
-    _sandbox(settings, settings.sandbox_port if port is None else port)
+    _sandbox(settings, settings.sandbox_port if port is None else port, database)
 
 
 @app.command()

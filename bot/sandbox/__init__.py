@@ -92,8 +92,12 @@ async def serve_sandbox(
     handle_signals: bool = True,
     on_ready: Callable[[str], None] | None = None,
     on_events_api: Callable[[str, str], None] | None = None,
+    database_url: str | None = None,
 ) -> None:
     """Run the stand-ins, the page and the real application until stopped.
+
+    `database_url` replaces the sandbox's own file only when given here (`churnbot sandbox
+    --database`), never from the configured DATABASE_URL.
 
     `on_ready` receives the page's address once the bot is serving, then `on_events_api`
     the events API's address and this start's bearer token (for curl and scripts).
@@ -109,7 +113,7 @@ async def serve_sandbox(
         ) from error
     deps = None
     try:
-        configured = sandbox_settings(settings, server)
+        configured = sandbox_settings(settings, server, database_url=database_url)
         deps = await asyncio.to_thread(build_deps, configured)
         server.attach(deps)
 
@@ -133,6 +137,15 @@ def run_sandbox(
     port: int = DEFAULT_PORT,
     on_ready: Callable[[str], None] | None = None,
     on_events_api: Callable[[str, str], None] | None = None,
+    database_url: str | None = None,
 ) -> None:
     """Blocking form of `serve_sandbox` for the CLI (Ctrl-C stops it)."""
-    asyncio.run(serve_sandbox(settings, port=port, on_ready=on_ready, on_events_api=on_events_api))
+    asyncio.run(
+        serve_sandbox(
+            settings,
+            port=port,
+            on_ready=on_ready,
+            on_events_api=on_events_api,
+            database_url=database_url,
+        )
+    )

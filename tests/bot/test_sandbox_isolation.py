@@ -169,3 +169,12 @@ async def test_old_attack_fails_real_and_public_tokens_are_refused_and_real_db_u
     tables = inspect(create_engine(f"sqlite:///{sandbox_db}")).get_table_names()
     assert "customer" in tables  # the sandbox migrated its own file instead
     assert json.dumps(info).count(REAL_EVENTS_TOKEN) == 0
+
+
+def test_only_an_explicit_sandbox_database_replaces_the_sandbox_file(tmp_path: Path) -> None:
+    configured = make_settings(f"sqlite:///{tmp_path / 'production.db'}")
+    chosen = f"sqlite:///{tmp_path / 'demo.db'}"
+
+    assert sandbox_settings(configured, SandboxServer(), database_url=chosen).database_url == (
+        chosen
+    )
