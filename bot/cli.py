@@ -19,7 +19,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from bot import cli_classify, cli_reports
@@ -109,9 +109,10 @@ def describe_failure(error: Exception) -> tuple[str, int]:
         return str(error), 2
     if isinstance(error, DefinitionError):
         return f"survey definitions (SURVEY_DEFINITIONS_DIR): {error}", 2
-    if isinstance(error, DBAPIError):
-        reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
-        return f"DATABASE_URL: the database failed or cannot be reached: {reason}", 2
+    if isinstance(error, OperationalError | InterfaceError):
+        # Connection-level failures (refused, unknown host, auth, locked file), not bugs.
+        reason = _short(str(error.orig)) if error.orig else type(error).__name__
+        return f"DATABASE_URL: the database cannot be reached or used: {reason}", 2
     if isinstance(error, InvalidToken):
         return f"TELEGRAM_BOT_TOKEN was rejected by the Bot API: {_short(error.message)}", 2
     if isinstance(error, NetworkError):
