@@ -11,16 +11,15 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.context import Deps
+from handlers.slack.managers import REFUSAL, is_manager
 from storage.session import run_unit
+from surveys.reports.blocks import escape
 from surveys.reports.commands import ManagerCommands, UsageError
-
-REFUSAL = "Sorry, only churnbot managers can use this command. Ask an admin to add you."
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
     """Add the slash command named by SLACK_COMMAND."""
     settings = deps.settings
-    managers = frozenset(settings.slack_manager_ids)
     commands = ManagerCommands(
         definitions=deps.definitions, zone=settings.zone, command=settings.slack_command
     )
@@ -30,13 +29,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
     ) -> None:
         """Refuse non-managers at once; otherwise acknowledge, run, and respond."""
         user = command.get("user_id", "")
-        if user not in managers:
-            logger.info(
-                "refused %s %r from non-manager %s",
-                settings.slack_command,
-                command.get("text"),
-                user,
-            )
+        if not is_manager(deps, user):
+            logger.info("refused %s from non-manager %s", settings.slack_command, user)
             await ack(text=REFUSAL, response_type="ephemeral")
             return
         await ack()
@@ -50,7 +44,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 ),
             )
         except UsageError as error:
-            await respond(text=str(error), response_type="ephemeral")
+            await respond(text=escape(str(error)), response_type="ephemeral")
             return
         await respond(text=rendered.text, blocks=rendered.blocks, response_type="ephemeral")
 
