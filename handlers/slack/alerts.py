@@ -145,9 +145,14 @@ async def refresh_alert(
     if alert is None or target is None:
         return False
     channel, ts = target
-    await client.chat_update(
-        channel=channel, ts=ts, text=alert.rendered.text, blocks=alert.rendered.blocks
-    )
+    try:
+        await client.chat_update(
+            channel=channel, ts=ts, text=alert.rendered.text, blocks=alert.rendered.blocks
+        )
+    except SlackApiError as error:
+        # Deleted, or too old to edit: the correction is stored all the same.
+        log.warning("alert of answer %d not updated: %s", answer_id, error.response.get("error"))
+        return False
     return True
 
 
