@@ -9,8 +9,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import Deps
+from handlers.slack.alerts import refresh_alert
 from handlers.slack.managers import REFUSAL, is_manager
 from storage.session import run_unit
 from surveys.reports.blocks import escape
@@ -25,7 +27,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
     )
 
     async def on_command(
-        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, logger: Logger
+        ack: AsyncAck,
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        logger: Logger,
     ) -> None:
         """Refuse non-managers at once; otherwise acknowledge, run, and respond."""
         user = command.get("user_id", "")
@@ -47,6 +53,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await respond(text=escape(str(error)), response_type="ephemeral")
             return
         await respond(text=rendered.text, blocks=rendered.blocks, response_type="ephemeral")
+        if (answer_id := commands.relabel_target(text)) is not None:
+            await refresh_alert(deps, client, answer_id)
 
     app.command(settings.slack_command)(on_command)
 

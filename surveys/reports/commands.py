@@ -85,6 +85,15 @@ class ManagerCommands:
                 raise
             raise UsageError(f"{error}\n{usage(self.command, name)}") from error
 
+    @staticmethod
+    def relabel_target(text: str) -> int | None:
+        """The answer a `relabel` command line names (its alert shows the new label)."""
+        words = text.split()
+        if len(words) == 3 and words[0].lower() == "relabel" and words[1].isdigit():
+            answer_id = int(words[1])
+            return answer_id if answer_id <= MAX_ID else None
+        return None
+
     def help(self) -> Rendered:
         """Every command; its placeholders (`<category>`) are escaped, not Slack links."""
         lines = [

@@ -257,6 +257,23 @@ async def test_exit_survey_alert_carries_a_select_that_managers_use_to_relabel(
     )
 
 
+async def test_relabel_by_command_updates_the_posted_alert_in_place(
+    deps: Deps,
+    parts: SlackParts,
+    http: httpx.AsyncClient,
+    slack_server: SlackServer,
+    answers: dict,
+) -> None:
+    price = answers["price"]
+    assert await alert_for_invitation(deps, parts, price.invitation_id)
+    await run_command(http, slack_server, f"relabel {price.id} competitor", "relabel")
+    await answer_to(slack_server, "relabel")
+    await slack_server.fake.async_wait_for(lambda fake: bool(fake.calls("chat.update")))
+    (alert,) = slack_server.fake.messages(ALERTS_CHANNEL)
+    assert f"Switched to a competitor (set by <@{MANAGER}>)" in alert["text"]
+    assert alert["blocks"][1]["accessory"]["initial_option"]["value"] == "competitor"
+
+
 async def test_no_alert_for_a_satisfied_customer(
     deps: Deps, parts: SlackParts, slack_server: SlackServer, answers: dict
 ) -> None:
