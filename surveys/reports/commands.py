@@ -111,9 +111,10 @@ class ManagerCommands:
     def period(self, arguments: list[str], now: datetime, *, at: int = 0) -> Period:
         if len(arguments) > at + 1:
             raise UsageError("too many arguments")
-        return parse_period(
-            arguments[at] if len(arguments) > at else None, now=now, zone=self.zone
-        )
+        raw = arguments[at] if len(arguments) > at else None
+        if raw is not None and len(raw) > ECHO_LIMIT:
+            raise UsageError(f"unknown period {shown(raw)}; use {PERIOD_HELP}")
+        return parse_period(raw, now=now, zone=self.zone)
 
     def stats(self, session: Session, period: Period, now: datetime) -> Rendered:
         figures = compute_figures(session=session, period=period, now=now, quotes=False)

@@ -135,9 +135,12 @@ async def test_injection_typed_by_a_manager_is_escaped_and_cut_in_the_answer(
 ) -> None:
     relabel = await _command(http, slack_server, f"relabel {price.id} {INJECTION}", "relabel")
     assert not any(live in str(relabel) for live in LIVE)
-    customer = await _command(http, slack_server, f"customer {'x' * 5000}", "long")
-    assert "x" * 99 + "…" in customer["text"]
-    assert "x" * 101 not in customer["text"]
+    for index, line in enumerate(
+        (f"customer {'x' * 5000}", f"stats {'x' * 5000}", f"quotes {'x' * 5000}")
+    ):
+        answer = await _command(http, slack_server, line, f"long{index}")
+        assert "x" * 99 + "…" in answer["text"]
+        assert "x" * 101 not in answer["text"]
 
 
 async def test_injection_is_escaped_in_the_weekly_summary(
