@@ -36,6 +36,8 @@ SLACK_PATHS = ("/slack/events", "/slack/commands", "/slack/interactivity")
 WEEKLY_JOB_ID = "weekly-summary"
 RETRY_JOB_ID = "weekly-summary-retry"
 RETRY_INTERVAL_SECONDS = 60
+ALERTS_JOB_ID = "slack-alerts-sweep"
+ALERTS_SWEEP_SECONDS = 60
 
 
 @dataclass
@@ -49,6 +51,7 @@ class SlackParts:
     socket_mode: bool
     weekly: WeeklySummary | None
     retry_interval_seconds: float = RETRY_INTERVAL_SECONDS
+    alerts_sweep_seconds: float = ALERTS_SWEEP_SECONDS
     _socket_handler: AsyncSocketModeHandler | None = field(default=None, repr=False)
 
     def socket_mode_handler(self) -> AsyncSocketModeHandler:
@@ -60,7 +63,19 @@ class SlackParts:
         return self._socket_handler
 
     def add_jobs(self, scheduler: BaseScheduler) -> None:
-        """The weekly cron job (SUMMARY_SCHEDULE in TIMEZONE) and the retry/catch-up job."""
+        """The alerts sweep, the weekly cron job (SUMMARY_SCHEDULE in TIMEZONE) and the
+        summary's retry/catch-up job."""
+        if self.deps.settings.slack_alerts_channel:
+            # Surveys that expired half-answered, and alerts a crash or Slack held back.
+            scheduler.add_job(
+                self.sweep_alerts,
+                "interval",
+                seconds=self.alerts_sweep_seconds,
+                id=ALERTS_JOB_ID,
+                max_instances=1,
+                coalesce=True,
+                replace_existing=True,
+            )
         if self.weekly is None:
             return
         weekly = self.weekly
@@ -93,6 +108,14 @@ class SlackParts:
 
     async def alert_for_invitation(self, invitation_id: int) -> bool:
         return await alert_for_invitation(self.deps, self, invitation_id)
+
+    async def sweep_alerts(self) -> int:
+        """Post the alerts nobody posted yet (never raises: the scheduler keeps going)."""
+        try:
+            return await alerts.sweep(self.deps, self.client)
+        except Exception:
+            log.exception("alerts sweep failed")
+            return 0
 
 
 def build_client(deps: Deps) -> AsyncWebClient:

@@ -78,6 +78,8 @@ class SurveyInvitation(SQLModel, table=True):
         # Reminders due: open invitations of one survey sent before a time. Leading with
         # the survey alone, every delivery tick scanned all of that survey's invitations.
         Index("ix_invitation_survey_status_sent", "survey_key", "status", "sent_at"),
+        # The alerts sweep: invitations that finished or expired recently.
+        Index("ix_invitation_status_updated", "status", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -203,5 +205,33 @@ class SummaryPost(SQLModel, table=True):
     message_ts: str | None = Field(default=None, max_length=32)
     chart_posted: bool = Field(default=False)
     posted_at: datetime | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SlackAlertStatus(enum.StrEnum):
+    """Life cycle of one invitation's alert to SLACK_ALERTS_CHANNEL."""
+
+    NONE = "none"  # the invitation was looked at and deserves no alert
+    SENDING = "sending"  # claimed; if the sender died now Slack may have it: never re-posted
+    RETRY = "retry"  # Slack refused for sure; the sweep tries again
+    POSTED = "posted"
+    FAILED = "failed"  # gave up after the last attempt
+
+
+# The alert of one finished (or expired) invitation: claimed before posting, so it is posted
+# once, and remembering where it went, so a relabel can update it in place.
+class SlackAlert(SQLModel, table=True):
+    __tablename__ = "slack_alert"
+
+    invitation_id: int = Field(
+        foreign_key="survey_invitation.id", primary_key=True, ondelete="CASCADE"
+    )
+    kind: str | None = Field(default=None, max_length=16)
+    status: str = Field(max_length=16, index=True)  # the sweep looks for `retry`
+    attempts: int = Field(default=0)
+    channel: str | None = Field(default=None, max_length=100)
+    message_ts: str | None = Field(default=None, max_length=32)
+    last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

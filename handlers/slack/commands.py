@@ -9,34 +9,36 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import Deps
+from handlers.slack.alerts import refresh_alert
+from handlers.slack.managers import REFUSAL, is_manager
 from storage.session import run_unit
+from surveys.reports.blocks import clip, escape
 from surveys.reports.commands import ManagerCommands, UsageError
 
-REFUSAL = "Sorry, only churnbot managers can use this command. Ask an admin to add you."
+ERROR_LIMIT = 1000  # a usage answer never repeats more than this of what was typed
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
     """Add the slash command named by SLACK_COMMAND."""
     settings = deps.settings
-    managers = frozenset(settings.slack_manager_ids)
     commands = ManagerCommands(
         definitions=deps.definitions, zone=settings.zone, command=settings.slack_command
     )
 
     async def on_command(
-        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, logger: Logger
+        ack: AsyncAck,
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        logger: Logger,
     ) -> None:
         """Refuse non-managers at once; otherwise acknowledge, run, and respond."""
         user = command.get("user_id", "")
-        if user not in managers:
-            logger.info(
-                "refused %s %r from non-manager %s",
-                settings.slack_command,
-                command.get("text"),
-                user,
-            )
+        if not is_manager(deps, user):
+            logger.info("refused %s from non-manager %s", settings.slack_command, user)
             await ack(text=REFUSAL, response_type="ephemeral")
             return
         await ack()
@@ -50,9 +52,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 ),
             )
         except UsageError as error:
-            await respond(text=str(error), response_type="ephemeral")
+            await respond(text=escape(clip(str(error), ERROR_LIMIT)), response_type="ephemeral")
             return
         await respond(text=rendered.text, blocks=rendered.blocks, response_type="ephemeral")
+        if (answer_id := commands.relabel_target(text)) is not None:
+            await refresh_alert(deps, client, answer_id)
 
     app.command(settings.slack_command)(on_command)
 

@@ -199,7 +199,9 @@ def _aim_edits_at(reply: Reply, message_id: int) -> Reply:
     edits = tuple(
         Edit(message_id=message_id, text=edit.text, buttons=edit.buttons) for edit in reply.edits
     )
-    return Reply(toast=reply.toast, edits=edits, messages=reply.messages)
+    return Reply(
+        toast=reply.toast, edits=edits, messages=reply.messages, completed=reply.completed
+    )
 
 
 def _drop_buttons(message_id: int) -> Edit:

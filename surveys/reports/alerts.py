@@ -1,54 +1,69 @@
-"""Real-time alerts: a completed exit survey, or a detractor (CSAT at most 2).
+"""Real-time alerts: every finished exit survey, and every detractor (CSAT at most 2).
 
-Each alert names the customer, reason, sentiment, quote and revenue, and carries a select
-menu to correct the category (its block_id names the answer). Built as Block Kit dicts.
+A survey finished with Skip is alerted like one with text, and one that expired
+half-answered is alerted with what was answered. Each alert names the customer, reason,
+sentiment, quote and revenue, says who corrected the category if anyone did, and carries
+a select menu to correct it (its block_id names the answer). Whether an invitation was
+alerted is kept in slack_alert (storage.queries.alerts), so it is posted once.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 
 from sqlmodel import Session, select
 
-from storage.models import Answer, Customer, Event, InvitationStatus, SurveyInvitation
+from storage.models import (
+    Answer,
+    Customer,
+    Event,
+    InvitationStatus,
+    LabelCorrection,
+    SlackAlertStatus,
+    SurveyInvitation,
+)
+from storage.queries import alerts as alert_queries
 from storage.queries import classification as classification_queries
 from storage.queries import figures as queries
+from surveys.reports import blocks
+from surveys.reports.blocks import Rendered
 from surveys.reports.figures import effective_labels
-from surveys.reports.render import CATEGORY_LABELS, Rendered, category_label, money
+from surveys.reports.render import CATEGORY_LABELS, category_label, money
 from surveys.reports.text import scrub
 
 RELABEL_ACTION = "churnbot_relabel"
 RELABEL_BLOCK_PREFIX = "relabel:"
 DETRACTOR_AT_MOST = queries.LOW_CSAT
+QUOTE_LIMIT = 500
+SLACK_USER_PREFIX = "slack:"
+
+
+class AlertKind(enum.StrEnum):
+    EXIT = "exit"
+    DETRACTOR = "detractor"
 
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # "exit" or "detractor"
+    kind: AlertKind
     answer_id: int | None  # the answer the select menu corrects
     rendered: Rendered
 
 
-def relabel_block(answer_id: int, current: str | None) -> dict[str, Any]:
-    options = [
-        {"text": {"type": "plain_text", "text": label[:75]}, "value": key}
-        for key, label in CATEGORY_LABELS.items()
-    ]
-    select_menu: dict[str, Any] = {
-        "type": "static_select",
-        "action_id": RELABEL_ACTION,
-        "placeholder": {"type": "plain_text", "text": "Correct the category"},
-        "options": options,
-    }
-    if current in CATEGORY_LABELS:
-        select_menu["initial_option"] = next(o for o in options if o["value"] == current)
-    return {
-        "type": "section",
-        "block_id": f"{RELABEL_BLOCK_PREFIX}{answer_id}",
-        "text": {"type": "mrkdwn", "text": "Wrong category? Correct it:"},
-        "accessory": select_menu,
-    }
+def relabel_block(answer_id: int, current: str | None) -> blocks.SectionBlock:
+    """The section with the category menu, showing the category that counts now."""
+    return blocks.section(
+        "Wrong category? Correct it:",
+        block_id=f"{RELABEL_BLOCK_PREFIX}{answer_id}",
+        accessory=blocks.select(
+            action_id=RELABEL_ACTION,
+            placeholder="Correct the category",
+            options=CATEGORY_LABELS,
+            initial=current,
+        ),
+    )
 
 
 def parse_relabel_block(block_id: str) -> int | None:
@@ -56,20 +71,57 @@ def parse_relabel_block(block_id: str) -> int | None:
     if not block_id.startswith(RELABEL_BLOCK_PREFIX):
         return None
     raw = block_id.removeprefix(RELABEL_BLOCK_PREFIX)
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+
+
+def who_set(corrected_by: str) -> str:
+    """Who corrected a label, as Slack shows it: a mention for a Slack user."""
+    if corrected_by.startswith(SLACK_USER_PREFIX):
+        return blocks.mention(corrected_by.removeprefix(SLACK_USER_PREFIX))
+    return blocks.escape(corrected_by)
 
 
 def alert_for(session: Session, invitation_id: int) -> Alert | None:
-    """The alert a completed invitation deserves, or None (not completed, nothing notable)."""
+    """The alert a finished or expired invitation deserves, or None (still open, or
+    nothing notable was answered)."""
     invitation = session.get(SurveyInvitation, invitation_id)
-    if invitation is None or invitation.status != InvitationStatus.COMPLETED:
+    if invitation is None or invitation.status not in alert_queries.FINISHED:
         return None
     customer = session.get(Customer, invitation.customer_id)
     assert customer is not None
-    who = f"{customer.external_id}" + (f" ({customer.name})" if customer.name else "")
+    who = blocks.escape(customer.external_id)
+    if customer.name:
+        who += f" ({blocks.escape(customer.name)})"
     if invitation.survey_key == "exit":
         return _exit_alert(session, invitation, customer, who)
     return _detractor_alert(session, invitation, customer, who)
+
+
+def _latest_correction(session: Session, answer_ids: list[int]) -> LabelCorrection | None:
+    found = [
+        correction
+        for answer_id in answer_ids
+        if (
+            correction := classification_queries.latest_correction(
+                session=session, answer_id=answer_id
+            )
+        )
+        is not None
+    ]
+    return max(found, key=lambda c: (c.corrected_at, c.id or 0), default=None)
+
+
+def _status_words(invitation: SurveyInvitation, finished: str) -> str:
+    if invitation.status == InvitationStatus.EXPIRED:
+        return "expired half-answered"
+    return finished
+
+
+def _reason_line(category: str | None, correction: LabelCorrection | None) -> str:
+    reason = category_label(category) if category else "not classified"
+    if correction is not None:
+        reason += f" (set by {who_set(correction.corrected_by)})"
+    return reason
 
 
 def _exit_alert(
@@ -81,24 +133,28 @@ def _exit_alert(
     row = rows[0]
     ids = [i for i in (row.answer_id, row.details_id) if i is not None]
     (labelled,) = effective_labels(rows, queries.corrections_of(session=session, answer_ids=ids))
+    correction = _latest_correction(session, ids)
     quote = scrub((row.details_text or row.text or "").strip(), names=[customer.name])
     revenue = f"{money(row.revenue)}/month" if row.revenue is not None else "unknown"
+    status = _status_words(invitation, "completed")
+    reason = _reason_line(labelled.category, correction)
     lines = [
-        f":wave: *Exit survey completed* by {who}",
-        f"*Reason:* {category_label(labelled.category)} · *Sentiment:* {labelled.sentiment}"
-        f" · *Revenue lost:* {revenue}",
+        f":wave: *Exit survey {status}* by {who}",
+        f"*Reason:* {reason} · *Sentiment:* {labelled.sentiment} · *Revenue lost:* {revenue}",
     ]
     if quote:
-        lines.append(f"> _{quote[:500]}_")
-    text = (
-        f"Exit survey completed by {customer.external_id}: {category_label(labelled.category)}, "
-        f"{labelled.sentiment}, revenue {revenue}"
+        lines.append(blocks.quote(quote, QUOTE_LIMIT))
+    ident = blocks.escape(customer.external_id)  # the notification names no person
+    text = f"Exit survey {status} by {ident}: {reason}, {labelled.sentiment}, revenue {revenue}"
+    return Alert(
+        AlertKind.EXIT,
+        row.answer_id,
+        blocks.message(
+            text,
+            blocks.section("\n".join(lines)),
+            relabel_block(row.answer_id, labelled.category),
+        ),
     )
-    blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}},
-        relabel_block(row.answer_id, labelled.category),
-    ]
-    return Alert("exit", row.answer_id, Rendered(text, blocks))
 
 
 def _detractor_alert(
@@ -110,31 +166,56 @@ def _detractor_alert(
         return None
     score = scores[0].numeric_value
     comment = next((a for a in answers if a.text and a.text.strip()), None)
-    label = None
+    label = correction = None
     if comment is not None:
         label = classification_queries.effective_label(session=session, answer_id=comment.id)  # type: ignore[arg-type]
+        correction = _latest_correction(session, [comment.id])  # type: ignore[list-item]
     revenue = (
         f"{money(customer.monthly_revenue)}/month"
         if customer.monthly_revenue is not None
         else "unknown"
     )
-    reason = category_label(label.category) if label else "not classified"
+    reason = _reason_line(label.category if label else None, correction)
     sentiment = (label.sentiment if label else None) or "unknown"
     context = ""
     if invitation.event_id is not None:
         event = session.get(Event, invitation.event_id)
         if event is not None and event.data.get("reference"):
-            context = f" after {event.data['reference']}"
+            context = f" after {blocks.escape(str(event.data['reference'])[:100])}"
+    expired = " (survey expired half-answered)" if invitation.status == "expired" else ""
     lines = [
-        f":warning: *Detractor*: {who} gave CSAT {score}/5{context}",
+        f":warning: *Detractor*: {who} gave CSAT {score}/5{context}{expired}",
         f"*Reason:* {reason} · *Sentiment:* {sentiment} · *Revenue:* {revenue}",
     ]
     if comment is not None:
-        lines.append(f"> _{scrub(comment.text or '', names=[customer.name])[:500]}_")
-    text = f"Detractor: {customer.external_id} gave CSAT {score}/5 ({reason}, {sentiment})"
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}
-    ]
+        lines.append(blocks.quote(scrub(comment.text or "", names=[customer.name]), QUOTE_LIMIT))
+    ident = blocks.escape(customer.external_id)  # the notification names no person
+    text = f"Detractor: {ident} gave CSAT {score}/5 ({reason}, {sentiment})"
+    parts = [blocks.section("\n".join(lines))]
     if comment is not None:
-        blocks.append(relabel_block(comment.id, label.category if label else None))  # type: ignore[arg-type]
-    return Alert("detractor", comment.id if comment else None, Rendered(text, blocks))
+        parts.append(relabel_block(comment.id, label.category if label else None))  # type: ignore[arg-type]
+    return Alert(
+        AlertKind.DETRACTOR, comment.id if comment else None, blocks.message(text, *parts)
+    )
+
+
+def claim_alert(session: Session, invitation_id: int, *, now: datetime) -> Alert | None:
+    """The alert to post now, claimed for this caller; None when there is nothing to post
+    or another caller has it. An invitation that needs no alert is recorded as such."""
+    if alert_queries.is_decided(session=session, invitation_id=invitation_id):
+        return None
+    invitation = session.get(SurveyInvitation, invitation_id)
+    if invitation is None or invitation.status not in alert_queries.FINISHED:
+        return None  # still open: decided when it finishes or expires
+    alert = alert_for(session, invitation_id)
+    status = SlackAlertStatus.NONE if alert is None else SlackAlertStatus.SENDING
+    kind = alert.kind if alert is not None else None
+    owned = alert_queries.claim(
+        session=session, invitation_id=invitation_id, status=status, kind=kind, now=now
+    )
+    return alert if owned else None
+
+
+def invitation_of_answer(session: Session, answer_id: int) -> int | None:
+    answer = session.get(Answer, answer_id)
+    return answer.invitation_id if answer is not None else None

@@ -18,11 +18,12 @@ from storage.queries import classification as classification_queries
 from storage.queries import customers as customer_queries
 from storage.queries import invitations as invitation_queries
 from surveys.definition import SurveyDefinition
+from surveys.reports import blocks
+from surveys.reports.blocks import Rendered, clip, escape
 from surveys.reports.figures import compute_figures, labelled_reasons, quote_of
 from surveys.reports.periods import PERIOD_HELP, Period, PeriodError, parse_period
 from surveys.reports.render import (
     CATEGORY_LABELS,
-    Rendered,
     category_label,
     money,
     quotes_blocks,
@@ -41,6 +42,13 @@ SUBCOMMANDS = {
     "survey": "<customer-id> <survey-key>",
 }
 MAX_QUOTES = 6
+MAX_ID = 2**63 - 1  # the largest id a database row can have
+ECHO_LIMIT = blocks.ECHO_LIMIT
+
+
+def shown(argument: str) -> str:
+    """A manager's argument as repeated in a (plain) answer: quoted and cut to a sane length."""
+    return repr(clip(argument, ECHO_LIMIT))
 
 
 class UsageError(ValueError):
@@ -69,7 +77,7 @@ class ManagerCommands:
             return self.help()
         name, arguments = words[0].lower(), words[1:]
         if name not in SUBCOMMANDS:
-            raise UsageError(f"Unknown command {name!r}. {usage(self.command)}")
+            raise UsageError(f"Unknown command {shown(name)}. {usage(self.command)}")
         try:
             return getattr(self, f"_{name}")(session, arguments, user=user, now=now)
         except (PeriodError, ValueError) as error:
@@ -77,7 +85,17 @@ class ManagerCommands:
                 raise
             raise UsageError(f"{error}\n{usage(self.command, name)}") from error
 
+    @staticmethod
+    def relabel_target(text: str) -> int | None:
+        """The answer a `relabel` command line names (its alert shows the new label)."""
+        words = text.split()
+        if len(words) == 3 and words[0].lower() == "relabel" and words[1].isdigit():
+            answer_id = int(words[1])
+            return answer_id if answer_id <= MAX_ID else None
+        return None
+
     def help(self) -> Rendered:
+        """Every command; its placeholders (`<category>`) are escaped, not Slack links."""
         lines = [
             f"`{self.command} stats [period]`: customers, churn, retention, revenue churn",
             f"`{self.command} reasons [period]`: churn reasons and their trend",
@@ -88,15 +106,15 @@ class ManagerCommands:
             f"Periods: {PERIOD_HELP} (default 30d).",
             f"Categories: {', '.join(CATEGORY_LABELS)}.",
         ]
-        text = "\n".join(lines)
-        return Rendered(text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+        return blocks.plain(escape("\n".join(lines)))
 
     def period(self, arguments: list[str], now: datetime, *, at: int = 0) -> Period:
         if len(arguments) > at + 1:
             raise UsageError("too many arguments")
-        return parse_period(
-            arguments[at] if len(arguments) > at else None, now=now, zone=self.zone
-        )
+        raw = arguments[at] if len(arguments) > at else None
+        if raw is not None and len(raw) > ECHO_LIMIT:
+            raise UsageError(f"unknown period {shown(raw)}; use {PERIOD_HELP}")
+        return parse_period(raw, now=now, zone=self.zone)
 
     def stats(self, session: Session, period: Period, now: datetime) -> Rendered:
         figures = compute_figures(session=session, period=period, now=now, quotes=False)
@@ -118,7 +136,7 @@ class ManagerCommands:
         category = arguments[0].lower()
         if category not in CATEGORY_LABELS:
             raise UsageError(
-                f"unknown category {category!r}; use one of: {', '.join(CATEGORY_LABELS)}"
+                f"unknown category {shown(category)}; use one of: {', '.join(CATEGORY_LABELS)}"
             )
         period = self.period(arguments, now, at=1)
         items = [
@@ -135,16 +153,24 @@ class ManagerCommands:
             raise UsageError(usage(self.command, "customer"))
         customer = customer_queries.get_by_external_id(session=session, external_id=arguments[0])
         if customer is None:
-            raise UsageError(f"no customer with id {arguments[0]!r}")
+            raise UsageError(f"no customer with id {shown(arguments[0])}")
         return customer_card(session, customer.id, customer.external_id)  # type: ignore[arg-type]
 
     def _relabel(self, session: Session, arguments: list[str], *, user: str, now: datetime):
         if len(arguments) != 2 or not arguments[0].isdigit():
             raise UsageError(usage(self.command, "relabel"))
         answer_id, category = int(arguments[0]), arguments[1].lower()
+        if category not in CATEGORY_LABELS:
+            raise UsageError(
+                f"unknown category {shown(category)}; use one of: {', '.join(CATEGORY_LABELS)}"
+            )
+        if answer_id > MAX_ID or session.get(Answer, answer_id) is None:
+            raise UsageError(f"no such answer: {shown(arguments[0])}")
         relabel_answer(session=session, answer_id=answer_id, category=category, corrected_by=user)
-        text = f"Answer {answer_id} is now labelled {category_label(category)} (by {user})."
-        return Rendered(text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+        return blocks.plain(
+            f"Answer {answer_id} is now labelled {escape(category_label(category))} "
+            f"(by {escape(user)})."
+        )
 
     def _survey(self, session: Session, arguments: list[str], *, user: str, now: datetime):
         if len(arguments) != 2:
@@ -152,10 +178,12 @@ class ManagerCommands:
         external_id, key = arguments
         definition = self.definitions.get(key)
         if definition is None:
-            raise UsageError(f"unknown survey {key!r}; use one of: {', '.join(self.definitions)}")
+            raise UsageError(
+                f"unknown survey {shown(key)}; use one of: {', '.join(self.definitions)}"
+            )
         customer = customer_queries.get_by_external_id(session=session, external_id=external_id)
         if customer is None:
-            raise UsageError(f"no customer with id {external_id!r}")
+            raise UsageError(f"no customer with id {shown(external_id)}")
         invitation, _ = invitation_queries.create_invitation(
             session=session,
             customer_id=customer.id,  # type: ignore[arg-type]
@@ -170,11 +198,10 @@ class ManagerCommands:
             note = " The customer has no linked Telegram chat yet, so it cannot be delivered."
         elif customer.opted_out:
             note = " The customer opted out of surveys, so it will be skipped."
-        text = (
-            f"Survey {key} queued for {external_id} (invitation {invitation.id}); "
+        return blocks.plain(
+            f"Survey {escape(key)} queued for {escape(external_id)} (invitation {invitation.id}); "
             f"the delivery job sends it within seconds.{note}"
         )
-        return Rendered(text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
 
 
 def relabel_answer(*, session: Session, answer_id: int, category: str, corrected_by: str) -> None:
@@ -187,17 +214,24 @@ def relabel_answer(*, session: Session, answer_id: int, category: str, corrected
 def customer_card(
     session: Session, customer_id: int, external_id: str, limit: int = 10
 ) -> Rendered:
-    """A customer's profile, recent events, surveys and answers with their labels."""
+    """A customer's profile, recent events, surveys and answers with their labels.
+
+    Everything the customer or the business supplied is escaped; what is unknown is left
+    out rather than shown as `?` or `None`."""
     customer = session.get(Customer, customer_id)
     assert customer is not None
-    revenue = money(customer.monthly_revenue) if customer.monthly_revenue is not None else "?"
-    head = (
-        f"*Customer {external_id}*"
-        f"{' (' + customer.name + ')' if customer.name else ''}: plan {customer.plan or '?'}, "
-        f"revenue {revenue}/month, language {customer.language or '?'}"
-        f"{', opted out' if customer.opted_out else ''}"
-        f"{', Telegram linked' if customer.telegram_chat_id else ', no Telegram chat'}"
-    )
+    name = f" ({escape(customer.name)})" if customer.name else ""
+    profile = []
+    if customer.plan:
+        profile.append(f"plan {escape(customer.plan)}")
+    if customer.monthly_revenue is not None:
+        profile.append(f"revenue {money(customer.monthly_revenue)}/month")
+    if customer.language:
+        profile.append(f"language {escape(customer.language)}")
+    if customer.opted_out:
+        profile.append("opted out")
+    profile.append("Telegram linked" if customer.telegram_chat_id else "no Telegram chat")
+    head = f"*Customer {escape(external_id)}*{name}: {', '.join(profile)}"
     events = session.exec(
         select(Event)
         .where(Event.customer_id == customer_id)
@@ -216,20 +250,12 @@ def customer_card(
         .order_by(col(Answer.answered_at).desc())
         .limit(limit)
     ).all()
-    event_lines = [f"{e.occurred_at:%Y-%m-%d} {e.type}" for e in events] or ["none"]
+    event_lines = [f"{e.occurred_at:%Y-%m-%d} {escape(e.type)}" for e in events] or ["none"]
     invitation_lines = [
-        f"#{i.id} {i.survey_key}: {i.status} ({i.created_at:%Y-%m-%d})" for i in invitations
+        f"#{i.id} {escape(i.survey_key)}: {i.status} ({i.created_at:%Y-%m-%d})"
+        for i in invitations
     ] or ["none"]
-    answer_lines = []
-    for answer in answers:
-        label = classification_queries.effective_label(session=session, answer_id=answer.id)  # type: ignore[arg-type]
-        value = answer.numeric_value if answer.numeric_value is not None else answer.choice_key
-        shown = scrub(answer.text, names=[customer.name])[:150] if answer.text else value
-        tag = ""
-        if label is not None:
-            corrected = " (corrected)" if label.corrected else ""
-            tag = f" → {label.category}/{label.sentiment or '?'}{corrected}"
-        answer_lines.append(f"#{answer.id} {answer.question_key}: {shown}{tag}")
+    answer_lines = [_answer_line(session, answer, customer.name) for answer in answers]
     answer_lines = answer_lines or ["none"]
     text = "\n".join(
         [
@@ -242,19 +268,29 @@ def customer_card(
             *answer_lines,
         ]
     )
-    blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": head}},
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": "*Events*\n" + "\n".join(event_lines)},
-        },
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": "*Surveys*\n" + "\n".join(invitation_lines)},
-        },
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": ("*Answers*\n" + "\n".join(answer_lines))[:2900]},
-        },
-    ]
-    return Rendered(text, blocks)
+    return blocks.message(
+        text,
+        blocks.section(head),
+        blocks.section("*Events*\n" + "\n".join(event_lines)),
+        blocks.section("*Surveys*\n" + "\n".join(invitation_lines)),
+        blocks.section("*Answers*\n" + "\n".join(answer_lines)),
+    )
+
+
+def _answer_line(session: Session, answer: Answer, name: str | None) -> str:
+    """`#12 reason: price → price/negative`; an answer with no value shows its label only."""
+    label = classification_queries.effective_label(session=session, answer_id=answer.id)  # type: ignore[arg-type]
+    if answer.text:
+        value: str | None = escape(clip(" ".join(scrub(answer.text, names=[name]).split()), 150))
+    elif answer.numeric_value is not None:
+        value = str(answer.numeric_value)
+    elif answer.choice_key is not None:
+        value = escape(answer.choice_key)
+    else:
+        value = "skipped"
+    tag = ""
+    if label is not None:
+        sentiment = f"/{label.sentiment}" if label.sentiment else ""
+        corrected = " (corrected)" if label.corrected else ""
+        tag = f" → {escape(label.category)}{sentiment}{corrected}"
+    return f"#{answer.id} {escape(answer.question_key)}: {value}{tag}"

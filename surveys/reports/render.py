@@ -1,17 +1,24 @@
-"""Rendering figures as Slack Block Kit dicts and as plain text (Telegram, terminal).
+"""Rendering figures as Slack Block Kit messages and as plain text (Telegram, terminal).
 
-Pure data in, dicts and strings out: no chat library is imported here. Every Block Kit
+Pure data in, blocks and strings out: no chat library is imported here beyond slack_sdk's
+block models (through surveys.reports.blocks, which also escapes). Every Block Kit
 message comes with a plain `text` too (notifications, screen readers, old clients).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
 from datetime import timedelta
-from typing import Any
 
+from slack_sdk.models.blocks import Block
+
+from surveys.reports import blocks
+from surveys.reports.blocks import Rendered
 from surveys.reports.figures import Figures, ReasonFigure
+from surveys.reports.periods import week_label
 from surveys.reports.text import Quote
+
+__all__ = ["CATEGORY_LABELS", "Rendered", "category_label", "money", "plural"]
 
 CATEGORY_LABELS = {
     "price": "Price",
@@ -28,15 +35,10 @@ CATEGORY_LABELS = {
 }
 SENTIMENT_MARKS = {"negative": "neg", "neutral": "neu", "positive": "pos"}
 TOP_REASONS = 5
-SECTION_LIMIT = 2900  # Slack allows 3000 characters per section text
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """A message ready for any surface: Block Kit blocks plus the plain text."""
-
-    text: str
-    blocks: list[dict[str, Any]] = field(default_factory=list)
+# Revenue figures carry no currency of their own; every amount is shown in this one.
+CURRENCY = "USD"
+_WEEK_LABEL = re.compile(r"\d{4}-W\d{2}")
+_DAYS_LABEL = re.compile(r"\d+d")
 
 
 def category_label(category: str) -> str:
@@ -44,34 +46,25 @@ def category_label(category: str) -> str:
 
 
 def money(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+    """Every amount, everywhere, one way: `1,148.00 USD`."""
+    return f"{value:,.2f} {CURRENCY}"
 
 
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text)}}
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    """`1 customer`, `2 customers` (`many` for irregular plurals)."""
+    return f"{count} {singular if count == 1 else (many or singular + 's')}"
 
 
-def _fields(*pairs: tuple[str, str]) -> dict[str, Any]:
-    return {
-        "type": "section",
-        "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in pairs],
-    }
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text)}]}
-
-
-def _header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": text[:150]}}
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= SECTION_LIMIT else text[: SECTION_LIMIT - 1] + "…"
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def compared_with(figures: Figures) -> str:
+    """The period a figure is compared with, as a person would say it."""
+    period, previous = figures.period, figures.previous
+    if _WEEK_LABEL.fullmatch(period.label):
+        return f"the week before ({week_label(previous.start)})"
+    days = round(period.length / timedelta(days=1))
+    if _DAYS_LABEL.fullmatch(period.label):
+        return f"the previous {plural(days, 'day')}"
+    last = previous.end - timedelta(seconds=1)
+    return f"the previous {plural(days, 'day')} ({previous.start:%Y-%m-%d} to {last:%Y-%m-%d})"
 
 
 def _change(reason: ReasonFigure) -> str:
@@ -100,10 +93,10 @@ def reason_line(reason: ReasonFigure, *, markdown: bool = True) -> str:
 
 
 def quote_line(quote: Quote, *, markdown: bool = True) -> str:
-    text = " ".join(quote.text.split())
-    if len(text) > 280:
-        text = text[:279] + "…"
-    return f"> _{_escape(text)}_" if markdown else f'  "{text}"'
+    """A quote as a Slack mrkdwn quote (escaped) or as plain text."""
+    if markdown:
+        return blocks.quote(quote.text)
+    return f'  "{blocks.clip(" ".join(quote.text.split()), 280)}"'
 
 
 def headline(figures: Figures) -> list[tuple[str, str]]:
@@ -128,9 +121,9 @@ def headline(figures: Figures) -> list[tuple[str, str]]:
 def health_line(figures: Figures) -> str:
     health = figures.health
     parts = [
-        f"{health.invitations_sent} surveys sent",
+        f"{plural(health.invitations_sent, 'survey')} sent",
         f"response rate {health.response_rate.display()}",
-        f"CSAT {health.csat_average.display()} ({health.csat_count} answers)",
+        f"CSAT {health.csat_average.display()} ({plural(health.csat_count, 'answer')})",
     ]
     if health.nps:
         parts.append(f"NPS {health.nps_score.display()}")
@@ -147,9 +140,10 @@ def summary_text(figures: Figures, title: str) -> str:
     top = [reason for reason in figures.reasons if reason.count][:3]
     reasons = ", ".join(f"{category_label(r.category)} {r.count}" for r in top) or "none"
     return (
-        f"{title}: {customers.lost} customers lost (churn {customers.churn_rate.display()}, "
+        f"{title}: {plural(customers.lost, 'customer')} lost "
+        f"(churn {customers.churn_rate.display()}, "
         f"revenue churn {customers.revenue_churn.display()}); top reasons: {reasons}; "
-        f"{figures.health.at_risk_count} customers at risk."
+        f"{plural(figures.health.at_risk_count, 'customer')} at risk."
     )
 
 
@@ -158,69 +152,73 @@ def summary_blocks(figures: Figures, *, title: str | None = None) -> Rendered:
     title = title or f"Churn summary · {figures.period.label}"
     period = figures.period
     span = f"{period.start:%a %d %b} – {(period.end - timedelta(seconds=1)):%a %d %b %Y} (UTC)"
-    blocks: list[dict[str, Any]] = [_header(title), _context(span)]
-    blocks.append(_fields(*headline(figures)))
-    blocks.append({"type": "divider"})
+    parts: list[Block] = [blocks.header(title), blocks.context(span)]
+    parts.append(blocks.fields(*headline(figures)))
+    parts.append(blocks.divider())
     top = [reason for reason in figures.reasons if reason.count][:TOP_REASONS]
     if top:
-        blocks.append(
-            _section(
-                f"*Top reasons* ({figures.answered_exits} exit survey answers, "
-                f"vs {figures.previous.label})"
+        parts.append(
+            blocks.section(
+                f"*Top reasons* ({plural(figures.answered_exits, 'exit survey answer')}, "
+                f"vs {compared_with(figures)})"
             )
         )
         for reason in top:
             lines = [reason_line(reason)]
             lines += [quote_line(quote) for quote in reason.quotes]
-            blocks.append(_section("\n".join(lines)))
+            parts.append(blocks.section("\n".join(lines)))
     else:
-        blocks.append(_section("*Top reasons*\nNo exit survey answers in this period."))
+        parts.append(blocks.section("*Top reasons*\nNo exit survey answers in this period."))
     if figures.emerging:
         lines = ["*Possible new reasons* (answers labelled _other_ that say the same)"]
         for group in figures.emerging:
-            lines.append(f"• “{_escape(group.label)}”: {group.count} answers")
+            lines.append(f"• “{blocks.escape(group.label)}”: {plural(group.count, 'answer')}")
             lines += [quote_line(quote) for quote in group.quotes[:2]]
-        blocks.append(_section("\n".join(lines)))
-    blocks.append({"type": "divider"})
-    blocks.append(_section(f"*Survey health*\n{health_line(figures)}"))
+        parts.append(blocks.section("\n".join(lines)))
+    parts.append(blocks.divider())
+    parts.append(blocks.section(f"*Survey health*\n{health_line(figures)}"))
     if figures.health.at_risk:
         names = ", ".join(
             f"{row.external_id} ({row.question.upper()} {row.score})"
             for row in figures.health.at_risk[:5]
         )
-        blocks.append(_context(f"At risk, most recent first: {_escape(names)}"))
-    return Rendered(summary_text(figures, title), blocks)
+        parts.append(blocks.context(f"At risk, most recent first: {blocks.escape(names)}"))
+    return blocks.message(blocks.escape(summary_text(figures, title)), *parts)
 
 
 def stats_blocks(figures: Figures, *, formulas: bool = True) -> Rendered:
     """Headline figures of a period, with their formulas."""
     title = f"Churn figures · {figures.period.label}"
-    blocks = [_header(title), _fields(*headline(figures))]
+    parts: list[Block] = [blocks.header(title), blocks.fields(*headline(figures))]
     if formulas:
-        blocks.append(_context("\n".join(figures.customers.formulas())))
-    blocks.append(_section(f"*Survey health*\n{health_line(figures)}"))
-    return Rendered(stats_text(figures), blocks)
+        parts.append(blocks.context("\n".join(figures.customers.formulas())))
+    parts.append(blocks.section(f"*Survey health*\n{health_line(figures)}"))
+    return blocks.message(blocks.escape(stats_text(figures)), *parts)
 
 
 def reasons_blocks(figures: Figures) -> Rendered:
     title = f"Churn reasons · {figures.period.label}"
     lines = [reason_line(reason) for reason in figures.reasons]
     body = "\n".join(lines) or "No exit survey answers in this period."
-    blocks = [
-        _header(title),
-        _section(body),
-        _context(f"Compared with {figures.previous.label}; {figures.answered_exits} answers."),
-    ]
-    return Rendered(reasons_text(figures), blocks)
+    return blocks.message(
+        blocks.escape(reasons_text(figures)),
+        blocks.header(title),
+        blocks.section(body),
+        blocks.context(
+            f"Compared with {compared_with(figures)}; {plural(figures.answered_exits, 'answer')}."
+        ),
+    )
 
 
 def quotes_blocks(category: str, figures: Figures, quotes: list[Quote]) -> Rendered:
     title = f"Quotes · {category_label(category)} · {figures.period.label}"
     if not quotes:
-        return Rendered(f"{title}: no quotes.", [_header(title), _section("No quotes.")])
+        return blocks.message(
+            f"{title}: no quotes.", blocks.header(title), blocks.section("No quotes.")
+        )
     body = "\n".join(quote_line(quote) + f"  (answer {quote.answer_id})" for quote in quotes)
-    plain = "\n".join([title] + [quote_line(q, markdown=False) for q in quotes])
-    return Rendered(plain, [_header(title), _section(body)])
+    text = "\n".join([title] + [quote_line(q, markdown=False) for q in quotes])
+    return blocks.message(blocks.escape(text), blocks.header(title), blocks.section(body))
 
 
 def stats_text(figures: Figures) -> str:
@@ -235,11 +233,11 @@ def stats_text(figures: Figures) -> str:
 
 
 def reasons_text(figures: Figures) -> str:
-    lines = [f"Churn reasons · {figures.period.label} (vs {figures.previous.label})"]
+    lines = [f"Churn reasons · {figures.period.label} (vs {compared_with(figures)})"]
     reasons = [reason_line(reason, markdown=False) for reason in figures.reasons]
     lines += reasons or ["No exit survey answers in this period."]
     for group in figures.emerging:
-        lines.append(f"Possible new reason “{group.label}”: {group.count} answers")
+        lines.append(f"Possible new reason “{group.label}”: {plural(group.count, 'answer')}")
     return "\n".join(lines)
 
 

@@ -141,7 +141,8 @@ async def test_bad_arguments_get_the_usage_line(
     await run_command(http, slack_server, "frobnicate", "unknown")
     assert "Usage: /churn stats [period]" in (await answer_to(slack_server, "period"))["text"]
     relabel = await answer_to(slack_server, "relabel")
-    assert relabel["text"] == "Usage: /churn relabel <answer-id> <category>"
+    # Escaped, so Slack shows the placeholders instead of broken links.
+    assert relabel["text"] == "Usage: /churn relabel &lt;answer-id&gt; &lt;category&gt;"
     assert "Usage: /churn help" in (await answer_to(slack_server, "unknown"))["text"]
 
 
@@ -213,7 +214,9 @@ async def test_exit_survey_alert_carries_a_select_that_managers_use_to_relabel(
     price = answers["price"]
     assert await alert_for_invitation(deps, parts, price.invitation_id)
     (alert,) = slack_server.fake.messages(ALERTS_CHANNEL)
-    assert alert["text"] == "Exit survey completed by c0: Price, negative, revenue 80.00/month"
+    assert alert["text"] == (
+        "Exit survey completed by c0: Price, negative, revenue 80.00 USD/month"
+    )
     select_block = alert["blocks"][1]
     assert select_block["accessory"]["action_id"] == RELABEL_ACTION
     assert select_block["accessory"]["initial_option"]["value"] == "price"
@@ -235,15 +238,40 @@ async def test_exit_survey_alert_carries_a_select_that_managers_use_to_relabel(
         value="poor_support",
         response_url=slack_server.response_url("manager"),
         action_id=RELABEL_ACTION,
+        ts=alert["ts"],
     )
     assert (await post_signed(http, "/slack/interactivity", manager)).status_code == 200
     assert "Poor support" in (await answer_to(slack_server, "manager"))["text"]
+    # The alert itself now says the new reason and who set it; its menu shows the choice.
+    (updated,) = slack_server.fake.messages(ALERTS_CHANNEL)
+    assert updated["ts"] == alert["ts"]
+    assert f"Poor support (set by <@{MANAGER}>)" in updated["text"]
+    assert f"*Reason:* Poor support (set by <@{MANAGER}>)" in updated["blocks"][0]["text"]["text"]
+    assert updated["blocks"][1]["accessory"]["initial_option"]["value"] == "poor_support"
+    assert len(slack_server.fake.calls("chat.update")) == 1
     latest = corrections(deps)[-1]
     assert (latest.answer_id, latest.category, latest.corrected_by) == (
         price.id,
         "poor_support",
         f"slack:{MANAGER}",
     )
+
+
+async def test_relabel_by_command_updates_the_posted_alert_in_place(
+    deps: Deps,
+    parts: SlackParts,
+    http: httpx.AsyncClient,
+    slack_server: SlackServer,
+    answers: dict,
+) -> None:
+    price = answers["price"]
+    assert await alert_for_invitation(deps, parts, price.invitation_id)
+    await run_command(http, slack_server, f"relabel {price.id} competitor", "relabel")
+    await answer_to(slack_server, "relabel")
+    await slack_server.fake.async_wait_for(lambda fake: bool(fake.calls("chat.update")))
+    (alert,) = slack_server.fake.messages(ALERTS_CHANNEL)
+    assert f"Switched to a competitor (set by <@{MANAGER}>)" in alert["text"]
+    assert alert["blocks"][1]["accessory"]["initial_option"]["value"] == "competitor"
 
 
 async def test_no_alert_for_a_satisfied_customer(

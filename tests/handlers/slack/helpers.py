@@ -102,17 +102,19 @@ def command_body(
     )
 
 
-def select_body(*, user: str, block_id: str, value: str, response_url: str, action_id: str) -> str:
+def select_body(
+    *, user: str, block_id: str, value: str, response_url: str, action_id: str, ts: str = "1.1"
+) -> str:
     payload = {
         "type": "block_actions",
         "team": {"id": "T0TEST", "domain": "test"},
         "user": {"id": user, "username": user.lower(), "team_id": "T0TEST"},
         "api_app_id": "A0TEST",
         "token": "legacy-verification-token",
-        "container": {"type": "message", "message_ts": "1.1", "channel_id": ALERTS_CHANNEL},
+        "container": {"type": "message", "message_ts": ts, "channel_id": ALERTS_CHANNEL},
         "trigger_id": "1.2.3",
         "channel": {"id": ALERTS_CHANNEL, "name": "alerts"},
-        "message": {"ts": "1.1", "text": "alert"},
+        "message": {"ts": ts, "text": "alert"},
         "response_url": response_url,
         "actions": [
             {
