@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from bot import cli_classify, cli_reports
+from bot import cli_classify, cli_reports, cli_secret
 from bot.settings import Settings, SettingsError, load_settings
 from storage import db as database
 from storage.queries import answers as answer_queries
@@ -38,6 +38,7 @@ app.add_typer(export_app, name="export")
 
 cli_classify.register(app)
 cli_reports.register(app)
+cli_secret.register(app)
 
 err = Console(stderr=True, soft_wrap=True)
 
