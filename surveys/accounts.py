@@ -11,7 +11,7 @@ from sqlmodel import Session
 from storage.clock import Clock
 from storage.models import Customer, new_link_nonce
 from storage.queries import customers as customer_queries
-from surveys.i18n import Messages, pick_language
+from surveys.i18n import Messages, isolate, pick_language
 from surveys.replies import Button, Edit, Prompt, Reply
 from surveys.signing import (
     ButtonAction,
@@ -87,11 +87,13 @@ class Accounts:
         if customer.opted_out:
             customer_queries.set_opted_out(session=session, customer=customer, opted_out=False)
         name = customer.name or first_name
-        return Reply.say(
-            self.messages.get(
-                "linked", customer.language or language, name=f", {name}" if name else ""
-            )
+        language = customer.language or language
+        greeting_name = (
+            self.messages.get("greeting_name", language, name=isolate(name, language))
+            if name
+            else ""
         )
+        return Reply.say(self.messages.get("linked", language, name=greeting_name))
 
     def on_stop(self, session: Session, *, chat_id: int, language_code: str | None) -> Reply:
         """`/stop`: no more surveys for this customer."""
