@@ -232,7 +232,10 @@ def _aim_edits_at(reply: Reply, message_id: int) -> Reply:
     edits = tuple(
         Edit(message_id=message_id, text=edit.text, buttons=edit.buttons) for edit in reply.edits
     )
-    return Reply(toast=reply.toast, edits=edits, messages=reply.messages)
+    # Keep `completed`: a survey finished by a tap (a last Skip) is reported like any other.
+    return Reply(
+        toast=reply.toast, edits=edits, messages=reply.messages, completed=reply.completed
+    )
 
 
 def _is_stale_query(error: BadRequest) -> bool:
