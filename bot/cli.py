@@ -22,7 +22,7 @@ from rich.markup import escape
 from sqlalchemy.exc import InterfaceError, OperationalError
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
-from bot import cli_classify, cli_reports
+from bot import cli_classify, cli_reports, cli_secret
 from bot.logs import configure_logging, mask_secrets
 from bot.settings import Settings, SettingsError, load_settings
 from storage import db as database
@@ -165,6 +165,7 @@ app.add_typer(export_app, name="export")
 
 cli_classify.register(app)
 cli_reports.register(app)
+cli_secret.register(app)
 
 
 @app.callback()

@@ -7,6 +7,7 @@ instance loses nothing. Timestamps are timezone-aware UTC (SQLModel's UTCDateTim
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +32,11 @@ class InvitationStatus(enum.StrEnum):
 OPEN_STATUSES = (InvitationStatus.SENT, InvitationStatus.IN_PROGRESS)
 
 
+def new_link_nonce() -> str:
+    """A fresh random link nonce: 8 bytes in URL-safe base64 (11 characters)."""
+    return secrets.token_urlsafe(8)
+
+
 # A customer of the business running churnbot (not a Telegram user as such).
 class Customer(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
@@ -46,6 +52,12 @@ class Customer(SQLModel, table=True):
     plan: str | None = Field(default=None, max_length=100)
     monthly_revenue: float | None = Field(default=None)
     attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # Named by every deep link made for this customer: a link outlives nothing it was made
+    # for, even when SQLite gives a later customer the id of an erased one.
+    link_nonce: str | None = Field(
+        default_factory=new_link_nonce,
+        sa_column=Column(String(16), nullable=True, default=new_link_nonce),
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

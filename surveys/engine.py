@@ -29,7 +29,15 @@ from surveys.definition import (
 )
 from surveys.i18n import Messages, localize, pick_language
 from surveys.replies import Button, Edit, Prompt, Reply
-from surveys.signing import ButtonData, InvalidToken, read_button, sign_button
+from surveys.signing import (
+    ButtonAction,
+    ButtonData,
+    InvalidToken,
+    RetiredToken,
+    SigningKey,
+    read_button,
+    sign_button,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +93,13 @@ class SurveyEngine:
         *,
         surveys: dict[str, SurveyDefinition],
         messages: Messages,
-        secret: bytes,
+        key: SigningKey,
         clock: Clock,
         on_answer: AnswerHook | None = None,
     ) -> None:
         self.surveys = surveys
         self.messages = messages
-        self._secret = secret
+        self._key = key
         self._clock = clock
         self._on_answer = on_answer
 
@@ -113,7 +121,7 @@ class SurveyEngine:
             buttons = [
                 Button(
                     localize(option.label, language),
-                    sign_button(self._secret, ButtonData("a", invitation.id, step, index)),
+                    self._sign(ButtonAction.ANSWER, invitation.id, step, index),
                 )
                 for index, option in enumerate(question.options)
             ]
@@ -122,7 +130,7 @@ class SurveyEngine:
                 for start in range(0, len(buttons), question.columns)
             ]
         elif isinstance(question, TextQuestion) and question.optional:
-            skip = sign_button(self._secret, ButtonData("s", invitation.id, step, 0))
+            skip = self._sign(ButtonAction.SKIP, invitation.id, step, 0)
             rows = [(Button(self.messages.get("skip_button", language), skip),)]
         return Prompt(text=text, buttons=tuple(rows), invitation_id=invitation.id)
 
@@ -131,15 +139,16 @@ class SurveyEngine:
     ) -> list[tuple[Button, ...]]:
         values = range(question.scale.min, question.scale.max + 1)
         buttons = [
-            Button(
-                str(value), sign_button(self._secret, ButtonData("a", invitation_id, step, value))
-            )
+            Button(str(value), self._sign(ButtonAction.ANSWER, invitation_id, step, value))
             for value in values
         ]
         per_row = 6 if len(buttons) > 7 else len(buttons)
         return [
             tuple(buttons[start : start + per_row]) for start in range(0, len(buttons), per_row)
         ]
+
+    def _sign(self, action: ButtonAction, invitation_id: int, step: int, value: int) -> str:
+        return sign_button(self._key, ButtonData(action, invitation_id, step, value))
 
     @staticmethod
     def _with_scale_legend(text: str, question: RatingQuestion, language: str) -> str:
@@ -200,11 +209,14 @@ class SurveyEngine:
     def on_button(self, connection: Connection, inbound: Inbound, raw: str) -> Reply:
         """Handle a tapped survey button; forged or stale taps change nothing."""
         try:
-            data = read_button(self._secret, raw)
+            data = read_button(self._key, raw)
+        except RetiredToken:
+            # Signed before `churnbot secret rotate`: say so, the customer did nothing wrong.
+            return Reply(toast=self._text("button_expired", inbound))
         except InvalidToken:
             log.warning("rejected button data from chat %s", inbound.chat_id)
             return Reply(toast=self._text("invalid_button", inbound))
-        if data.action not in ("a", "s"):
+        if data.action not in (ButtonAction.ANSWER, ButtonAction.SKIP):
             return Reply(toast=self._text("invalid_button", inbound))
         invitation = answering.invitation_tapped(
             connection, invitation_id=data.target, chat_id=inbound.chat_id
@@ -222,7 +234,7 @@ class SurveyEngine:
             return Reply(toast=self.messages.get("stale_button", language))
         numeric_value = choice_key = None
         shown = self.messages.get("skipped", language)
-        if data.action == "a":
+        if data.action == ButtonAction.ANSWER:
             if isinstance(question, RatingQuestion):
                 if not question.scale.min <= data.value <= question.scale.max:
                     return Reply(toast=self.messages.get("invalid_button", language))
@@ -266,7 +278,15 @@ class SurveyEngine:
     # Free text -------------------------------------------------------------------------
 
     def on_text(self, connection: Connection, inbound: Inbound, text: str) -> Reply:
-        """Handle a typed message: an answer to the open question, or unsolicited feedback."""
+        """Handle a typed message: an answer to the open question, or unsolicited feedback.
+        A redelivered update whose answer is already stored gets no reply at all."""
+        try:
+            return self._on_text(connection, inbound, text)
+        except _AlreadyAnswered:
+            log.info("update %s already answered: dropped", inbound.update_id)
+            return Reply()
+
+    def _on_text(self, connection: Connection, inbound: Inbound, text: str) -> Reply:
         customer = answering.customer_of_chat(connection, chat_id=inbound.chat_id)
         if customer is None:
             return Reply.say(self._text("not_linked", inbound))
@@ -333,7 +353,7 @@ class SurveyEngine:
             telegram_update_id=inbound.update_id,
             answered_at=self._clock(),
         )
-        answer_id = answering.insert_answer(connection, answer)
+        answer_id = _inserted(answering.insert_answer(connection, answer))
         self._notify(connection, answer_id, answer, ())
         return Reply.say(self.messages.get("feedback_received", customer.language or "en"))
 
@@ -347,7 +367,7 @@ class SurveyEngine:
         answer: NewAnswer,
     ) -> tuple[Reply, list[StoredAnswer]]:
         now = self._clock()
-        answer_id = answering.insert_answer(connection, answer)
+        answer_id = _inserted(answering.insert_answer(connection, answer))
         answers = answering.answers_of(connection, invitation_id=invitation.id)
         self._notify(connection, answer_id, answer, answers)
         next_key = next_step(survey, answer.question_key, answers)
@@ -423,6 +443,16 @@ class SurveyEngine:
 
     def _text(self, key: str, inbound: Inbound) -> str:
         return self.messages.get(key, pick_language(inbound.language_code))
+
+
+class _AlreadyAnswered(Exception):
+    """The answer of this Telegram update is already stored (another instance got it)."""
+
+
+def _inserted(answer_id: int | None) -> int:
+    if answer_id is None:
+        raise _AlreadyAnswered
+    return answer_id
 
 
 def accepts_answers(invitation: InvitationView) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -28,6 +28,10 @@ EVENT_TYPES = (
     SUBSCRIPTION_CANCELLED,
     CUSTOMER_INACTIVE,
 )
+
+
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = timedelta(days=1)
 
 
 class EventError(ValueError):
@@ -129,8 +133,8 @@ class _CustomerData(BaseModel):
     language: str | None = Field(default=None, max_length=16)
     timezone: str | None = Field(default=None, max_length=64)
     plan: str | None = Field(default=None, max_length=100)
-    monthly_revenue: float | None = Field(default=None, ge=0)
-    telegram_chat_id: int | None = None
+    monthly_revenue: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    telegram_chat_id: int | None = Field(default=None, ge=-(2**63), lt=2**63)
 
 
 class _CancelData(BaseModel):
@@ -138,7 +142,7 @@ class _CancelData(BaseModel):
 
     voluntary: bool = True
     plan: str | None = None
-    monthly_revenue: float | None = Field(default=None, ge=0)
+    monthly_revenue: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 class _InteractionData(BaseModel):
@@ -182,8 +186,24 @@ def parse_event(raw: object, *, now: datetime, where: str = "") -> EventInput:
             data = model.model_validate(data).model_dump(exclude_none=True)
         except ValidationError as error:
             raise EventError(_first_error(error, f"{where}data.")) from error
-    occurred = as_utc(payload.occurred_at) if payload.occurred_at else now
+    occurred = _checked_moment(payload.occurred_at, now=now, field_name=f"{where}occurred_at")
     return EventInput(payload.event_id, payload.type, payload.customer_id, occurred, data)
+
+
+def _checked_moment(moment: datetime | None, *, now: datetime, field_name: str) -> datetime:
+    """`occurred_at` in UTC, refused outside [2000, now + 1 day]: anything else is a unit or
+    clock mistake of the sender, and far dates overflow the date arithmetic of delivery."""
+    if moment is None:
+        return now
+    try:
+        occurred = as_utc(moment)
+    except OverflowError as error:
+        raise EventError(f"{field_name}: out of range") from error
+    if occurred < EARLIEST_EVENT:
+        raise EventError(f"{field_name}: before {EARLIEST_EVENT.year}")
+    if occurred > now + FUTURE_TOLERANCE:
+        raise EventError(f"{field_name}: more than a day in the future")
+    return occurred
 
 
 def _first_error(error: ValidationError, prefix: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -11,6 +12,12 @@ from surveys.definition import FALLBACK_LANGUAGE, Localized
 SUPPORTED_LANGUAGES = ("en", "hu", "lv", "fa", "zh", "ko", "es", "de")
 RTL_LANGUAGES = frozenset({"fa"})
 RLM = "\u200f"
+# Unicode isolates: a left-to-right run (LRI), a run of its own direction (FSI), and the end
+# of either (PDI). Inside right-to-left text they keep "/help" from showing as "help/" and
+# a Latin name from swapping places with the punctuation around it.
+LRI, FSI, PDI = "\u2066", "\u2068", "\u2069"
+LRM = "\u200e"
+_COMMAND = re.compile(r"(?<![^\s\u200e])\u200e?(/[A-Za-z][A-Za-z0-9_]*)")
 MESSAGES_FILE = Path(__file__).parent / "messages.yaml"
 
 
@@ -25,11 +32,21 @@ def pick_language(
 
 
 def localize(texts: Localized, language: str) -> str:
-    """The text in `language`, or English; right-to-left texts get a leading RLM mark."""
+    """The text in `language`, or English; right-to-left texts get a leading RLM mark and
+    their /commands wrapped in LRI…PDI."""
     text = texts.get(language) or texts[FALLBACK_LANGUAGE]
-    if language in RTL_LANGUAGES and language in texts and not text.startswith(RLM):
-        return RLM + text
+    if language in RTL_LANGUAGES and language in texts:
+        text = _COMMAND.sub(lambda match: LRI + match.group(1) + PDI, text)
+        if not text.startswith(RLM):
+            return RLM + text
     return text
+
+
+def isolate(value: str, language: str) -> str:
+    """`value` (a name, something the customer wrote) ready to go inside a text in
+    `language`: isolated in right-to-left texts, so its own direction cannot reorder the
+    words around it."""
+    return f"{FSI}{value}{PDI}" if language in RTL_LANGUAGES else value
 
 
 class Messages:

@@ -520,6 +520,12 @@ class FakeTelegram:
             }
             return self._enqueue({"callback_query": query})
 
+    def expire_callback_queries(self) -> None:
+        """Forget every open callback query, as Telegram does after a while: answering one
+        now gets 400 "query is too old" (what a redelivered button update meets)."""
+        with self._cond:
+            self._open_queries.clear()
+
     def pending_updates(self) -> int:
         """Count the updates queued and not yet confirmed by an offset."""
         with self._cond:

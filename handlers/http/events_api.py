@@ -1,4 +1,9 @@
-"""`POST /api/events`: the business's billing and helpdesk systems report events here."""
+"""`POST /api/events`: the business's billing and helpdesk systems report events here.
+
+Every string of the body passes `surveys.inbound.clean_json` (NUL removed, the same text on
+SQLite and PostgreSQL); nesting, non-finite numbers and out-of-range values get a 400
+naming the field, never a 500.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from starlette.routing import Route
 from bot.context import Deps
 from storage.session import transact
 from surveys import events
+from surveys.inbound import MAX_JSON_DEPTH, UnacceptableJson, clean_json
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +52,14 @@ def routes(deps: Deps) -> list[Route]:
             if len(body) > MAX_BODY_BYTES:
                 return _error(413, f"body over {MAX_BODY_BYTES} bytes")
         try:
-            parsed = json.loads(body)
+            parsed = clean_json(json.loads(body))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             return _error(400, f"malformed JSON: {error}")
+        except RecursionError:
+            # json's C parser gives up on very deep nesting before we can count it.
+            return _error(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        except UnacceptableJson as error:
+            return _error(400, str(error), field=error.field or None)
         batch = parsed if isinstance(parsed, list) else [parsed]
         if not batch:
             return _error(400, "no events in the body")

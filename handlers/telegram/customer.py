@@ -1,7 +1,8 @@
 """Telegram handlers for customers: commands, survey buttons and free text.
 
 Thin on purpose: read the update, run the domain in a database unit of work off the event
-loop, render the `Reply`. Survey state is in the database, so PTB keeps none.
+loop, render the `Reply`. Survey state is in the database, so PTB keeps none. Customer text
+(messages, captions, names) passes `surveys.inbound.clean_text` before anything else.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from telegram import Update
+from telegram import CallbackQuery, Update
 from telegram.error import BadRequest
 from telegram.ext import (
     Application,
@@ -25,12 +26,15 @@ from handlers.telegram.render import keyboard
 from storage.session import transact, transact_statements
 from surveys.engine import Inbound
 from surveys.i18n import pick_language
+from surveys.inbound import clean_text
 from surveys.replies import Edit, Reply
+from surveys.signing import ButtonAction
 
 log = logging.getLogger(__name__)
 
 
 OnCompleted = Callable[[int], Awaitable[object]]
+FORGET_BUTTON_PATTERN = f"^({ButtonAction.FORGET_YES}|{ButtonAction.FORGET_NO}):"
 
 
 class CustomerHandlers:
@@ -53,7 +57,7 @@ class CustomerHandlers:
                 chat_id=chat.id,
                 payload=payload,
                 language_code=user.language_code if user else None,
-                first_name=user.first_name if user else None,
+                first_name=clean_text(user.first_name) if user else None,
             ),
         )
         await self.render(update, context, reply)
@@ -84,7 +88,7 @@ class CustomerHandlers:
         await self.render(update, context, reply)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Record a tapped survey or confirmation button."""
+        """Record a tapped survey button."""
         query = update.callback_query
         if query is None or query.message is None:
             return
@@ -94,30 +98,54 @@ class CustomerHandlers:
             update_id=update.update_id,
         )
         raw = query.data or ""
-        if self.deps.accounts.is_forget_button(raw):
-            reply = await transact(
-                self.deps.db,
-                lambda session: self.deps.accounts.on_forget_button(
-                    session, chat_id=inbound.chat_id, raw=raw, language_code=inbound.language_code
-                ),
-            )
-            reply = Reply(
-                toast=reply.toast,
-                edits=(*reply.edits, _drop_buttons(query.message.message_id)),
-                messages=reply.messages,
-            )
-        else:
-            reply = await transact_statements(
+        reply = await self._answered(
+            query,
+            transact_statements(
                 self.deps.db,
                 lambda connection: self.deps.surveys.on_button(connection, inbound, raw),
-            )
-            reply = _aim_edits_at(reply, query.message.message_id)
-        await query.answer(reply.toast)
-        await self.render(
-            update,
-            context,
-            Reply(edits=reply.edits, messages=reply.messages, completed=reply.completed),
+            ),
         )
+        await self.render(update, context, _aim_edits_at(reply, query.message.message_id))
+
+    async def on_forget_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Carry out the answer to the /forget confirmation."""
+        query = update.callback_query
+        if query is None or query.message is None:
+            return
+        chat_id, raw = query.message.chat.id, query.data or ""
+        language = query.from_user.language_code
+        reply = await self._answered(
+            query,
+            transact(
+                self.deps.db,
+                lambda session: self.deps.accounts.on_forget_button(
+                    session, chat_id=chat_id, raw=raw, language_code=language
+                ),
+            ),
+        )
+        await self.render(update, context, _aim_edits_at(reply, query.message.message_id))
+
+    async def _answered(self, query: CallbackQuery, unit: Awaitable[Reply]) -> Reply:
+        """Run the tap's unit of work and answer the callback query before anything is
+        rendered, also when the unit fails, so the button never keeps spinning. A query
+        Telegram calls too old (a redelivered or long-delayed update) is no error: the
+        unit has done what it should (nothing, for a redelivery), so rendering goes on."""
+        try:
+            reply = await unit
+        except Exception:
+            await self._answer_query(query, None)
+            raise
+        await self._answer_query(query, reply.toast)
+        return Reply(edits=reply.edits, messages=reply.messages, completed=reply.completed)
+
+    @staticmethod
+    async def _answer_query(query: CallbackQuery, text: str | None) -> None:
+        try:
+            await query.answer(text)
+        except BadRequest as error:
+            if not _is_stale_query(error):
+                raise
+            log.info("callback query %s too old to answer: skipped", query.id)
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Store a typed answer, or unsolicited feedback when no survey is open."""
@@ -142,6 +170,11 @@ class CustomerHandlers:
         self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str
     ) -> None:
         chat_id, language = _who(update)
+        text = clean_text(text)
+        if not text.strip():
+            text_only = self.deps.surveys.messages.get("text_only", pick_language(language))
+            await self.render(update, context, Reply.say(text_only))
+            return
         inbound = Inbound(chat_id=chat_id, language_code=language, update_id=update.update_id)
         reply = await transact_statements(
             self.deps.db, lambda connection: self.deps.surveys.on_text(connection, inbound, text)
@@ -199,13 +232,16 @@ def _aim_edits_at(reply: Reply, message_id: int) -> Reply:
     edits = tuple(
         Edit(message_id=message_id, text=edit.text, buttons=edit.buttons) for edit in reply.edits
     )
+    # Keep `completed`: a survey finished by a tap (a last Skip) is reported like any other.
     return Reply(
         toast=reply.toast, edits=edits, messages=reply.messages, completed=reply.completed
     )
 
 
-def _drop_buttons(message_id: int) -> Edit:
-    return Edit(message_id=message_id)
+def _is_stale_query(error: BadRequest) -> bool:
+    """Telegram's answer to answerCallbackQuery for a query it no longer knows."""
+    message = error.message.lower()
+    return "query is too old" in message or "query id is invalid" in message
 
 
 def register(
@@ -220,6 +256,11 @@ def register(
     application.add_handler(CommandHandler("stop", handlers.on_stop, filters=private))
     application.add_handler(CommandHandler("help", handlers.on_help, filters=private))
     application.add_handler(CommandHandler("forget", handlers.on_forget, filters=private))
+    # The forget confirmation's buttons first; every other button is a survey's (where a
+    # forged one is refused).
+    application.add_handler(
+        CallbackQueryHandler(handlers.on_forget_button, pattern=FORGET_BUTTON_PATTERN)
+    )
     application.add_handler(CallbackQueryHandler(handlers.on_button))
     application.add_handler(MessageHandler(filters.COMMAND & private, handlers.on_help))
     application.add_handler(MessageHandler(filters.TEXT & private, handlers.on_text))

@@ -38,9 +38,13 @@ def routes(application: Application, secret_token: str) -> list[Route]:
         if not hmac.compare_digest(supplied.encode(), secret_token.encode()):
             return JSONResponse({"error": "wrong secret token"}, status_code=403)
         try:
-            update = Update.de_json(json.loads(await request.body()), application.bot)
-        except (ValueError, TypeError, KeyError) as error:
-            log.warning("malformed webhook update: %s", error)
+            parsed = json.loads(await request.body())
+            if not isinstance(parsed, dict) or not isinstance(parsed.get("update_id"), int):
+                raise ValueError("not an object with an integer update_id")
+            update = Update.de_json(parsed, application.bot)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
+            # Only what the secret holder sent can get here; still a 400, never a 500.
+            log.warning("malformed webhook update: %s", type(error).__name__)
             return JSONResponse({"error": "malformed update"}, status_code=400)
         await application.update_queue.put(update)
         return Response(status_code=200)

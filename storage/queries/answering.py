@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import (
@@ -144,6 +146,18 @@ _ANSWERS_OF = (
 )
 _ANSWER_FIELDS = tuple(field.name for field in dataclasses.fields(NewAnswer))
 _INSERT_ANSWER = insert(ANSWERS)
+# An answer from a Telegram update: when another transaction (a second instance given the
+# same update) stores that update's answer first, this one waits for it and does nothing,
+# instead of failing on ix_answer_customer_update.
+_UPDATE_CONFLICT = ("customer_id", "telegram_update_id")
+_INSERT_ANSWER_ONCE = {
+    "postgresql": postgresql_insert(ANSWERS)
+    .on_conflict_do_nothing(index_elements=_UPDATE_CONFLICT)
+    .returning(ANSWERS.c.id),
+    "sqlite": sqlite_insert(ANSWERS)
+    .on_conflict_do_nothing(index_elements=_UPDATE_CONFLICT)
+    .returning(ANSWERS.c.id),
+}
 _REMEMBER_MESSAGE = (
     update(INVITATIONS)
     .where(INVITATIONS.c.id == bindparam("invitation_id"))
@@ -179,12 +193,17 @@ def update_answered(connection: Connection, *, customer_id: int, update_id: int)
     return found is not None
 
 
-def insert_answer(connection: Connection, answer: NewAnswer) -> int:
-    """Store the answer; return its id. The unique (invitation, question) and update-id
-    constraints are the safety net behind the caller's row lock."""
+def insert_answer(connection: Connection, answer: NewAnswer) -> int | None:
+    """Store the answer; return its id, or None when the answer of its Telegram update is
+    already stored (a redelivered update). The unique (invitation, question) constraint is
+    the safety net behind the caller's row lock."""
     values = {name: getattr(answer, name) for name in _ANSWER_FIELDS}
-    result = connection.execute(_INSERT_ANSWER, values)
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    once = _INSERT_ANSWER_ONCE.get(connection.dialect.name)
+    if answer.telegram_update_id is None or once is None:
+        result = connection.execute(_INSERT_ANSWER, values)
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+    inserted = connection.execute(once, values).scalar()
+    return None if inserted is None else int(inserted)
 
 
 def answers_of(connection: Connection, *, invitation_id: int) -> list[StoredAnswer]:

@@ -49,7 +49,8 @@ def _count(db: Engine, table: type) -> int:
 
 def _assert_valid_token(db: Engine, token: str, external_id: str) -> None:
     now = datetime.now(UTC)
-    assert read_link_token(SECRET.encode(), token, now) == _customer_id(db, external_id)
+    claim = read_link_token(SECRET.encode(), token, now)
+    assert claim.customer_id == _customer_id(db, external_id)
     # Valid for LINK_TOKEN_DAYS (30 by default), not longer.
     read_link_token(SECRET.encode(), token, now + timedelta(days=29))
 

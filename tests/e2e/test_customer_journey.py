@@ -232,6 +232,10 @@ async def test_forget_deletes_everything_after_confirmation(running_bot: Running
     fake.push_callback(chat, confirm["message_id"], button_data(confirm, "Yes"))
     done = (await fake.async_wait_for_messages(chat, 4))[-1]
     assert "deleted" in done["text"]
+    # The confirmation now says what was chosen, and offers no buttons any more.
+    confirmed = await _edited(fake, chat, confirm["message_id"], "✓ Yes, delete everything")
+    assert confirmed["text"].startswith(confirm["text"])
+    assert not confirmed.get("reply_markup")
     assert await asyncio.to_thread(all_answers, deps) == []
     fake.push_message(chat, "hello?")
     again = (await fake.async_wait_for_messages(chat, 5))[-1]

@@ -57,13 +57,18 @@ function renderChat(messages) {
     bubble.className = `msg ${message.from}`;
     bubble.dataset.messageId = message.message_id;
     const text = message.text || message.caption || "";
-    if (text.startsWith("\u200f")) bubble.dir = "rtl";
+    // Our right-to-left texts start with an RLM; anything else (the customer's own words
+    // too) takes the direction of its first strong letter, as Telegram shows it.
+    bubble.dir = text.startsWith("\u200f") ? "rtl" : "auto";
     bubble.textContent = text;
     const meta = document.createElement("div");
     meta.className = "meta";
+    // The time is a left-to-right run of its own, in 24-hour form: inside a right-to-left
+    // bubble "01:35 PM" would otherwise read "PM 01:35".
+    meta.dir = "ltr";
     const when = new Date((message.edit_date || message.date) * 1000);
     meta.textContent = (message.edit_date ? "edited " : "") +
-      when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
     bubble.append(meta);
     chat.append(bubble);
     const rows = message.reply_markup && message.reply_markup.inline_keyboard;
