@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy import and_, case, exists, func, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Subquery
 from sqlmodel import Session, col
 
+from storage.clock import as_utc
 from storage.models import (
     Answer,
     AnswerClassification,
@@ -37,9 +39,13 @@ LOW_NPS = 6  # at most: a detractor on the 0-10 scale
 
 @dataclass(frozen=True, slots=True)
 class CustomerCounts:
+    """S, E, N, L of a period (see `customer_counts`); E = S + N - L by construction."""
+
     at_start: int
     at_end: int
     new: int
+    lost: int
+    came_and_went: int
     revenue_at_start: float
     revenue_known_at_start: int
 
@@ -93,43 +99,120 @@ class AtRiskRow:
     answered_at: datetime
 
 
-def _active(started: Any, cancelled: Any) -> Any:
-    return and_(started.is_not(None), or_(cancelled.is_(None), started > cancelled))
+def _timeline() -> Subquery:
+    """Every start/cancel event with its customer's previous event type, the time of the
+    next one and its rank, in the customer's own order: occurred_at, then recording order
+    (events arrive out of order; `occurred_at` decides)."""
+    window: dict[str, Any] = {
+        "partition_by": col(Event.customer_id),
+        "order_by": (col(Event.occurred_at), col(Event.id)),
+    }
+    return (
+        select(
+            col(Event.customer_id).label("customer_id"),
+            col(Event.id).label("event_id"),
+            col(Event.type).label("type"),
+            col(Event.occurred_at).label("occurred_at"),
+            func.lag(col(Event.type)).over(**window).label("previous_type"),
+            func.lead(col(Event.occurred_at)).over(**window).label("next_at"),
+            func.row_number().over(**window).label("position"),
+        )
+        .where(col(Event.type).in_((STARTED, CANCELLED)))
+        .subquery("timeline")
+    )
+
+
+def _effective(timeline: Subquery) -> Any:
+    """The event changes the customer's state: a start while not subscribed, a cancel while
+    subscribed (a second cancel of a cancelled subscription changes nothing)."""
+    t = timeline.c
+    return or_(
+        and_(t.type == STARTED, or_(t.previous_type.is_(None), t.previous_type == CANCELLED)),
+        and_(t.type == CANCELLED, or_(t.previous_type.is_(None), t.previous_type == STARTED)),
+    )
+
+
+def _states(timeline: Subquery, start: datetime, end: datetime) -> Subquery:
+    """Per customer with start/cancel events: subscribed at `start` (s0), at `end` (s1), and
+    whether the state changed in [start, end) (moved). The latest event before a moment
+    decides; before a customer's first event, a customer whose first event is a cancel
+    was subscribed (the start predates what we were told)."""
+    t = timeline.c
+
+    def last_before(moment: datetime) -> Any:
+        is_last = and_(t.occurred_at < moment, or_(t.next_at.is_(None), t.next_at >= moment))
+        return func.max(case((and_(is_last, t.type == STARTED), 1), else_=0))
+
+    def known_before(moment: datetime) -> Any:
+        return func.max(case((t.occurred_at < moment, 1), else_=0))
+
+    per_customer = (
+        select(
+            t.customer_id,
+            known_before(start).label("known0"),
+            last_before(start).label("last0"),
+            known_before(end).label("known1"),
+            last_before(end).label("last1"),
+            func.max(case((and_(t.position == 1, t.type == CANCELLED), 1), else_=0)).label(
+                "first_cancel"
+            ),
+            func.max(
+                case(
+                    (and_(t.occurred_at >= start, t.occurred_at < end, _effective(timeline)), 1),
+                    else_=0,
+                )
+            ).label("moved"),
+        )
+        .group_by(t.customer_id)
+        .subquery("per_customer")
+    )
+    c = per_customer.c
+    return select(
+        c.customer_id,
+        case((c.known0 == 1, c.last0), else_=c.first_cancel).label("s0"),
+        case((c.known1 == 1, c.last1), else_=c.first_cancel).label("s1"),
+        c.moved,
+    ).subquery("states")
+
+
+def _is_lost(states: Subquery) -> Any:
+    """Subscribed at the start and cancelled during the period (even if back at the end)."""
+    c = states.c
+    return and_(c.s0 == 1, or_(c.s1 == 0, c.moved == 1))
 
 
 def customer_counts(*, session: Session, start: datetime, end: datetime) -> CustomerCounts:
-    """Customers subscribed at `start` and at `end` (the latest start/cancel event decides),
-    customers new in [start, end), and the known monthly revenue of those at the start."""
-    occurred = col(Event.occurred_at)
-    is_started = col(Event.type) == STARTED
-    is_cancelled = col(Event.type) == CANCELLED
-    per_customer = (
-        select(
-            col(Event.customer_id).label("customer_id"),
-            func.max(case((and_(is_started, occurred < start), occurred))).label("s0"),
-            func.max(case((and_(is_cancelled, occurred < start), occurred))).label("c0"),
-            func.max(case((is_started, occurred))).label("s1"),
-            func.max(case((is_cancelled, occurred))).label("c1"),
-            func.max(case((and_(is_started, occurred >= start), occurred))).label("sn"),
-        )
-        .where(col(Event.type).in_((STARTED, CANCELLED)), occurred < end)
-        .group_by(col(Event.customer_id))
-        .subquery()
-    )
-    c = per_customer.c
-    active_start = _active(c.s0, c.c0)
-    active_end = _active(c.s1, c.c1)
-    is_new = and_(c.sn.is_not(None), not_(active_start))
+    """S, E, N, L of [start, end), one customer counted at most once in each:
+
+    - S / E: customers subscribed at `start` / `end`;
+    - L: customers of S who cancelled during the period (back by the end or not);
+    - N: customers of E who were not subscribed at the start, or who were lost and came back;
+    - came and went: not subscribed at either end but started and cancelled in between
+      (in neither N nor L, so that L <= S and E = S + N - L).
+    """
+    states = _states(_timeline(), start, end)
+    c = states.c
+    is_new = and_(c.s1 == 1, or_(c.s0 == 0, c.moved == 1))
+    came_and_went = and_(c.s0 == 0, c.s1 == 0, c.moved == 1)
+    at_start = c.s0 == 1
     revenue = col(Customer.monthly_revenue)
+
+    def count(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
     statement = select(
-        func.coalesce(func.sum(case((active_start, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((active_end, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((is_new, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((active_start, revenue), else_=0.0)), 0.0),
-        func.coalesce(func.sum(case((and_(active_start, revenue.is_not(None)), 1), else_=0)), 0),
-    ).select_from(per_customer.outerjoin(Customer, col(Customer.id) == c.customer_id))
-    at_start, at_end, new, revenue_sum, known = session.exec(statement).one()
-    return CustomerCounts(int(at_start), int(at_end), int(new), float(revenue_sum), int(known))
+        count(at_start),
+        count(c.s1 == 1),
+        count(is_new),
+        count(_is_lost(states)),
+        count(came_and_went),
+        func.coalesce(func.sum(case((at_start, revenue), else_=0.0)), 0.0),
+        count(and_(at_start, revenue.is_not(None))),
+    ).select_from(states.outerjoin(Customer, col(Customer.id) == c.customer_id))
+    at_s, at_e, new, lost, came, revenue_sum, known = session.exec(statement).one()
+    return CustomerCounts(
+        int(at_s), int(at_e), int(new), int(lost), int(came), float(revenue_sum), int(known)
+    )
 
 
 def _revenue(data: dict[str, Any] | None, fallback: float | None) -> float | None:
@@ -139,29 +222,39 @@ def _revenue(data: dict[str, Any] | None, fallback: float | None) -> float | Non
     return fallback
 
 
-def cancellations(*, session: Session, start: datetime, end: datetime) -> list[Cancellation]:
-    """Every cancellation in [start, end), voluntary unless the event says otherwise; the
-    revenue lost is the event's monthly_revenue, else the customer's."""
+def losses(*, session: Session, start: datetime, end: datetime) -> list[Cancellation]:
+    """The customers lost in [start, end) (L of `customer_counts`), each with the cancel
+    that ended their subscription: voluntary unless that event says otherwise; the revenue
+    lost is its monthly_revenue, else the customer's."""
+    timeline = _timeline()
+    states = _states(timeline, start, end)
+    t = timeline.c
     statement = (
-        select(
-            col(Event.customer_id), col(Event.occurred_at), Event.data, Customer.monthly_revenue
-        )
-        .join(Customer, col(Customer.id) == col(Event.customer_id))
+        select(t.customer_id, t.occurred_at, Event.data, Customer.monthly_revenue)
+        .select_from(timeline)
+        .join(states, states.c.customer_id == t.customer_id)
+        .join(Event, col(Event.id) == t.event_id)
+        .join(Customer, col(Customer.id) == t.customer_id)
         .where(
-            col(Event.type) == CANCELLED,
-            col(Event.occurred_at) >= start,
-            col(Event.occurred_at) < end,
+            t.type == CANCELLED,
+            t.occurred_at >= start,
+            t.occurred_at < end,
+            _effective(timeline),
+            _is_lost(states),
         )
+        .order_by(t.customer_id, t.occurred_at, t.event_id)
     )
-    return [
-        Cancellation(
+    first: dict[int, Cancellation] = {}
+    for customer_id, occurred_at, data, fallback in session.exec(statement):
+        if customer_id in first:
+            continue  # lost once per period: the first cancel ended the subscription
+        first[customer_id] = Cancellation(
             customer_id=customer_id,
             occurred_at=occurred_at,
             voluntary=(data or {}).get("voluntary", True) is not False,
             revenue=_revenue(data, fallback),
         )
-        for customer_id, occurred_at, data, fallback in session.exec(statement)
-    ]
+    return list(first.values())
 
 
 def reason_rows(
@@ -332,24 +425,22 @@ def _low_score() -> Any:
     )
 
 
-def churned_after_low_score(*, session: Session, start: datetime, end: datetime) -> int:
-    """Customers who cancelled in [start, end) after having given a low CSAT/NPS score."""
-    earlier_low = (
-        select(Answer.id)
-        .where(
-            col(Answer.customer_id) == col(Event.customer_id),
-            col(Answer.answered_at) < col(Event.occurred_at),
-            _low_score(),
+def churned_after_low_score(*, session: Session, lost: list[Cancellation]) -> int:
+    """How many of the lost customers had given a low CSAT/NPS score before cancelling."""
+    when = {item.customer_id: item.occurred_at for item in lost}
+    ids = sorted(when)
+    count = 0
+    for offset in range(0, len(ids), 500):  # bounded IN lists
+        chunk = ids[offset : offset + 500]
+        statement = (
+            select(col(Answer.customer_id), func.min(col(Answer.answered_at)))
+            .where(col(Answer.customer_id).in_(chunk), _low_score())
+            .group_by(col(Answer.customer_id))
         )
-        .exists()
-    )
-    statement = select(func.count(func.distinct(col(Event.customer_id)))).where(
-        col(Event.type) == CANCELLED,
-        col(Event.occurred_at) >= start,
-        col(Event.occurred_at) < end,
-        earlier_low,
-    )
-    return int(session.exec(statement).scalar_one())
+        for customer_id, earliest in session.exec(statement):
+            if as_utc(earliest) < as_utc(when[customer_id]):
+                count += 1
+    return count
 
 
 def at_risk(

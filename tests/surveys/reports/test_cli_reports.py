@@ -30,7 +30,7 @@ def test_summary_of_a_week_prints_the_figures_and_reasons(cli: typer.Typer) -> N
     result = CliRunner().invoke(cli, ["summary", "--week", "2026-W46"])
     assert result.exit_code == 0, result.output
     assert "Weekly churn summary · 2026-W46" in result.output
-    assert "churn rate = L / S = 5 / 11 x 100 = 45.5%" in result.output
+    assert "churn rate = L / S = 4 / 11 x 100 = 36.4%" in result.output
     assert "Switched to a competitor" in result.output
 
 
