@@ -314,13 +314,27 @@ def _record(raw: object) -> None:
         err.print(f"[red]error:[/red] {error}", highlight=False)
         raise typer.Exit(2) from error
     for outcome in outcomes:
-        if outcome.recorded:
-            typer.echo(
-                f"recorded event {outcome.event_id}; invitations: "
-                f"{', '.join(map(str, outcome.invitations)) or 'none'}"
+        typer.echo(_outcome_line(outcome))
+
+
+def _outcome_line(outcome: events.EventOutcome) -> str:
+    """What was stored for one event, invitation by invitation, in the stored words."""
+    if not outcome.recorded:
+        return f"event {outcome.event_id} was already recorded; nothing changed"
+    parts = []
+    for item in outcome.details:
+        if not item.created:
+            subject = f"subscription {item.subscription_ref}" if item.subscription_ref else "it"
+            parts.append(
+                f"no new {item.survey} survey: {subject} already has invitation "
+                f"#{item.id} ({item.status})"
             )
-        else:
-            typer.echo(f"event {outcome.event_id} was already recorded; nothing changed")
+            continue
+        text = f"{item.survey} survey invitation #{item.id} {item.status}"
+        if item.reason:
+            text += f" ({item.reason})"
+        parts.append(text)
+    return f"recorded event {outcome.event_id}; " + ("; ".join(parts) or "no survey triggered")
 
 
 @event_app.command("json")

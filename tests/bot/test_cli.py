@@ -289,3 +289,29 @@ def test_long_setting_error_stays_on_one_line(
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines
+
+
+def test_event_cancel_of_one_subscription_with_two_event_ids_queues_one_exit_survey(
+    invoke: Invoke, cli_db: Engine
+) -> None:
+    first = invoke("event", "cancel", "acme-42", "--ref", "SUB-9", "--event-id", "bill-1")
+    second = invoke("event", "cancel", "acme-42", "--ref", "SUB-9", "--event-id", "bill-2")
+
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 0, second.output
+    assert _count(cli_db, Event) == 2
+    assert _count(cli_db, SurveyInvitation) == 1
+    assert "exit survey invitation #1 pending" in first.stdout
+    assert "no new exit survey: subscription SUB-9 already has invitation #1" in second.stdout
+
+
+def test_event_cancel_involuntary_prints_the_invitation_as_stored(
+    invoke: Invoke, cli_db: Engine
+) -> None:
+    result = invoke("event", "cancel", "acme-42", "--ref", "SUB-9", "--involuntary")
+
+    assert result.exit_code == 0, result.output
+    line = _one_line(result.stdout)
+    assert "exit survey invitation #1 skipped (involuntary cancellation" in line
+    assert "invitations:" not in line
+    assert "None" not in line
