@@ -334,9 +334,7 @@ class SandboxServer:
         click = uuid.uuid4().hex[:6]
         # A sandbox customer has one subscription: every click on cancel names it, so a
         # second click is the same cancellation reported again (one exit survey).
-        reference = (
-            f"T-{click}" if kind == events.INTERACTION_COMPLETED else f"SUB-{customer_id}"
-        )
+        reference = f"T-{click}" if kind == events.INTERACTION_COMPLETED else f"SUB-{customer_id}"
         data: dict[str, Any] = {"reference": reference}
         if kind == events.INTERACTION_COMPLETED:
             data["kind"] = "support_ticket"
