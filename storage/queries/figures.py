@@ -113,8 +113,13 @@ def _timeline() -> Subquery:
             col(Event.id).label("event_id"),
             col(Event.type).label("type"),
             col(Event.occurred_at).label("occurred_at"),
-            func.lag(col(Event.type)).over(**window).label("previous_type"),
-            func.lead(col(Event.occurred_at)).over(**window).label("next_at"),
+            # type_: so that comparisons bind times as the column stores them (SQLite text).
+            func.lag(col(Event.type), type_=Event.__table__.c.type.type)
+            .over(**window)
+            .label("previous_type"),
+            func.lead(col(Event.occurred_at), type_=Event.__table__.c.occurred_at.type)
+            .over(**window)
+            .label("next_at"),
             func.row_number().over(**window).label("position"),
         )
         .where(col(Event.type).in_((STARTED, CANCELLED)))
