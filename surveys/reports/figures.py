@@ -2,7 +2,8 @@
 
 Definitions (shown to users with `Ratio.explain`; docs/summary.md has the long form):
 - A customer is subscribed at a moment when their latest subscription.started/cancelled
-  event before it is a start (events ordered by `occurred_at`, however late they arrive).
+  event before it is a start (events ordered by `occurred_at`, however late they arrive;
+  at the same moment a start comes before a cancel).
   Before a customer's first event, one whose first event is a cancel was subscribed.
   A second cancel while cancelled changes nothing; a start after a cancel is a comeback.
 - S: customers subscribed at the start, E: at the end. L: customers of S who cancelled
