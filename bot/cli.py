@@ -545,13 +545,27 @@ def _record(raw: object) -> None:
         err.print(f"[red]error:[/red] {error}", highlight=False)
         raise typer.Exit(2) from error
     for outcome in outcomes:
-        if outcome.recorded:
-            typer.echo(
-                f"recorded event {outcome.event_id}; invitations: "
-                f"{', '.join(map(str, outcome.invitations)) or 'none'}"
+        typer.echo(_outcome_line(outcome))
+
+
+def _outcome_line(outcome: events.EventOutcome) -> str:
+    """What was stored for one event, invitation by invitation, in the stored words."""
+    if not outcome.recorded:
+        return f"event {outcome.event_id} was already recorded; nothing changed"
+    parts = []
+    for item in outcome.details:
+        if not item.created:
+            subject = f"subscription {item.subscription_ref}" if item.subscription_ref else "it"
+            parts.append(
+                f"no new {item.survey} survey: {subject} already has invitation "
+                f"#{item.id} ({item.status})"
             )
-        else:
-            typer.echo(f"event {outcome.event_id} was already recorded; nothing changed")
+            continue
+        text = f"{item.survey} survey invitation #{item.id} {item.status}"
+        if item.reason:
+            text += f" ({item.reason})"
+        parts.append(text)
+    return f"recorded event {outcome.event_id}; " + ("; ".join(parts) or "no survey triggered")
 
 
 @event_app.command("json")
@@ -636,7 +650,27 @@ EXPORT_COLUMNS = (
     "text",
     "language",
     "answered_at",
+    "category",
+    "sentiment",
+    "confidence",
+    "auto_category",
+    "auto_sentiment",
+    "corrected_category",
+    "corrected_sentiment",
+    "corrected_by",
+    "corrected_at",
 )
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A text cell made inert for spreadsheets: a leading formula character gets a `'`
+    prefix; NUL is dropped. Numbers and empty cells pass unchanged."""
+    if not isinstance(value, str):
+        return value
+    value = value.replace("\x00", "")
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
 
 @export_app.command("answers")
@@ -647,7 +681,8 @@ def export_answers(
     ] = None,
     output: Annotated[Path | None, typer.Option(help="File to write (default: stdout)")] = None,
 ) -> None:
-    """Write every answer with its customer, survey, question and time."""
+    """Write every answer with its customer, survey, question, time and label (effective
+    category and sentiment, the automatic classification and the latest correction)."""
     if format not in ("jsonl", "csv"):
         raise typer.BadParameter("--format must be jsonl or csv")
     start = None
@@ -675,12 +710,12 @@ def _write_export(session: Any, handle: Any, format: str, start: datetime | None
         writer.writeheader()
     count = 0
     for row in answer_queries.iter_export_rows(session=session, since=start):
-        record = {
-            column: getattr(row, column) for column in EXPORT_COLUMNS if column != "answered_at"
-        }
-        record["answered_at"] = row.answered_at.isoformat()
+        record = {column: getattr(row, column) for column in EXPORT_COLUMNS}
+        for column in ("answered_at", "corrected_at"):
+            moment = record[column]
+            record[column] = moment.isoformat() if moment is not None else None
         if writer:
-            writer.writerow(record)
+            writer.writerow({column: csv_cell(value) for column, value in record.items()})
         else:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         count += 1

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import json
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -97,7 +98,7 @@ def register(app: typer.Typer) -> None:
         try:
             period = parse_week(week, now=deps.clock(), zone=deps.settings.zone)
         except ValueError as error:
-            raise typer.BadParameter(str(error), param_hint="--week") from error
+            _refuse(f"--week {error}")
         # Check Slack before printing: a summary followed by "cannot post" reads as posted.
         weekly = _weekly_poster(deps) if post else None
         print_figures(_figures(deps, period), title=f"Weekly churn summary · {period.label}")
@@ -109,6 +110,14 @@ def register(app: typer.Typer) -> None:
         period: Annotated[
             str | None, typer.Argument(help="7d, 30d, 90d, 2026-10, 2026-W46 or from..to")
         ] = None,
+        as_json: Annotated[
+            bool,
+            typer.Option(
+                "--json",
+                help="Print the customer figures as one JSON object (customers_start, "
+                "customers_end, new, lost, churn_rate, retention_rate, …) for scripts",
+            ),
+        ] = False,
     ) -> None:
         """Print churn figures, reasons and survey health for a period (default 30d)."""
         from surveys.reports.periods import PeriodError, parse_period
@@ -117,8 +126,29 @@ def register(app: typer.Typer) -> None:
         try:
             chosen = parse_period(period, now=deps.clock(), zone=deps.settings.zone)
         except PeriodError as error:
-            raise typer.BadParameter(str(error), param_hint="PERIOD") from error
-        print_figures(_figures(deps, chosen), title=f"Churn figures · {chosen.label}")
+            _refuse(f"PERIOD {error}")
+        figures = _figures(deps, chosen)
+        if as_json:
+            typer.echo(json.dumps(figures_json(figures), ensure_ascii=False))
+            return
+        print_figures(figures, title=f"Churn figures · {chosen.label}")
+
+
+def _refuse(message: str) -> NoReturn:
+    """One line on stderr and exit code 2: a refused argument is not a crash."""
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def figures_json(figures: Figures) -> dict[str, object]:
+    """The period and its customer figures (see `CustomerFigures.as_dict`)."""
+    period = figures.period
+    return {
+        "period": period.label,
+        "start": period.start.isoformat(),
+        "end": period.end.isoformat(),
+        **figures.customers.as_dict(),
+    }
 
 
 def _weekly_poster(deps):

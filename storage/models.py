@@ -92,12 +92,23 @@ class SurveyInvitation(SQLModel, table=True):
         Index("ix_invitation_survey_status_sent", "survey_key", "status", "sent_at"),
         # The alerts sweep: invitations that finished or expired recently.
         Index("ix_invitation_status_updated", "status", "updated_at"),
+        # One exit survey per cancelled subscription, however many cancel events name it
+        # (NULL for invitations not about a subscription: NULLs never collide).
+        Index(
+            "uq_invitation_customer_survey_subscription",
+            "customer_id",
+            "survey_key",
+            "subscription_ref",
+            unique=True,
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", ondelete="CASCADE")
     survey_key: str = Field(max_length=64)
     event_id: int | None = Field(default=None, foreign_key="event.id", ondelete="CASCADE")
+    # The cancelled subscription's reference (the event's data.reference), if any.
+    subscription_ref: str | None = Field(default=None, max_length=200)
     status: str = Field(default=InvitationStatus.PENDING, sa_type=String(16))
     status_reason: str | None = Field(default=None, max_length=500)
     current_step: str | None = Field(default=None, max_length=64)

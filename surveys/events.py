@@ -48,10 +48,35 @@ class EventInput:
 
 
 @dataclass(frozen=True)
+class InvitationOutcome:
+    """What is stored for one survey the event triggered (created now or found)."""
+
+    id: int
+    survey: str
+    status: str
+    created: bool
+    reason: str | None = None
+    subscription_ref: str | None = None
+
+
+@dataclass(frozen=True)
 class EventOutcome:
     event_id: str
     recorded: bool
+    # Ids of the invitations this event created (an existing one is not repeated here).
     invitations: tuple[int, ...]
+    details: tuple[InvitationOutcome, ...] = ()
+
+
+def subscription_ref(event: EventInput) -> str | None:
+    """The cancelled subscription's reference: one exit survey per subscription, however
+    many cancel events (with different event ids) name it."""
+    if event.type != SUBSCRIPTION_CANCELLED:
+        return None
+    reference = event.data.get("reference")
+    if not isinstance(reference, str) or not reference.strip():
+        return None
+    return reference.strip()
 
 
 def record_event(
@@ -86,12 +111,14 @@ def record_event(
     )
     if not created:
         return EventOutcome(event.event_id, recorded=False, invitations=())
-    invitations = []
+    invitations: list[int] = []
+    details: list[InvitationOutcome] = []
+    reference = subscription_ref(event)
     for survey in surveys.values():
         if event.type not in survey.triggers:
             continue
         due = as_utc(event.occurred_at) + timedelta(minutes=survey.delivery.delay_minutes)
-        invitation, _ = invitation_queries.create_invitation(
+        invitation, created = invitation_queries.create_invitation(
             session=session,
             customer_id=customer.id,
             survey_key=survey.key,
@@ -100,18 +127,32 @@ def record_event(
             expires_at=as_utc(event.occurred_at)
             + timedelta(hours=survey.delivery.expires_after_hours),
             now=now,
+            subscription_ref=reference,
         )
-        if event.type == SUBSCRIPTION_CANCELLED and event.data.get("voluntary") is False:
-            invitation_queries.set_status(
-                session=session,
-                invitation=invitation,
-                status=InvitationStatus.SKIPPED,
-                now=now,
-                reason="involuntary cancellation (failed payment): no exit survey",
-            )
         assert invitation.id is not None
-        invitations.append(invitation.id)
-    return EventOutcome(event.event_id, recorded=True, invitations=tuple(invitations))
+        if created:
+            if event.type == SUBSCRIPTION_CANCELLED and event.data.get("voluntary") is False:
+                invitation_queries.set_status(
+                    session=session,
+                    invitation=invitation,
+                    status=InvitationStatus.SKIPPED,
+                    now=now,
+                    reason="involuntary cancellation (failed payment): no exit survey",
+                )
+            invitations.append(invitation.id)
+        details.append(
+            InvitationOutcome(
+                id=invitation.id,
+                survey=survey.key,
+                status=invitation.status,
+                created=created,
+                reason=invitation.status_reason,
+                subscription_ref=invitation.subscription_ref,
+            )
+        )
+    return EventOutcome(
+        event.event_id, recorded=True, invitations=tuple(invitations), details=tuple(details)
+    )
 
 
 class _Payload(BaseModel):
@@ -138,8 +179,9 @@ class _CustomerData(BaseModel):
 
 
 class _CancelData(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
 
+    reference: str | None = Field(default=None, max_length=200)
     voluntary: bool = True
     plan: str | None = None
     monthly_revenue: float | None = Field(default=None, ge=0, allow_inf_nan=False)

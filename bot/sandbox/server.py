@@ -335,16 +335,17 @@ class SandboxServer:
             events.SUBSCRIPTION_CANCELLED,
         ):
             return JSONResponse({"error": "customer_id and a supported type, please"}, 400)
-        reference = (
-            f"{'T' if kind == events.INTERACTION_COMPLETED else 'SUB'}-{uuid.uuid4().hex[:6]}"
-        )
+        click = uuid.uuid4().hex[:6]
+        # A sandbox customer has one subscription: every click on cancel names it, so a
+        # second click is the same cancellation reported again (one exit survey).
+        reference = f"T-{click}" if kind == events.INTERACTION_COMPLETED else f"SUB-{customer_id}"
         data: dict[str, Any] = {"reference": reference}
         if kind == events.INTERACTION_COMPLETED:
             data["kind"] = "support_ticket"
         else:
             data["voluntary"] = True
         event = {
-            "event_id": f"sandbox:{kind}:{customer_id}:{reference}",
+            "event_id": f"sandbox:{kind}:{customer_id}:{click}",
             "type": kind,
             "customer_id": customer_id,
             "occurred_at": (datetime.now(UTC) - EVENT_AGE).isoformat(),

@@ -20,20 +20,24 @@ def create_invitation(
     due_at: datetime,
     expires_at: datetime,
     now: datetime,
+    subscription_ref: str | None = None,
 ) -> tuple[SurveyInvitation, bool]:
-    """Create the invitation unless this event already has one for this survey."""
-    if event_id is not None:
-        existing = session.exec(
-            select(SurveyInvitation).where(
-                SurveyInvitation.event_id == event_id, SurveyInvitation.survey_key == survey_key
-            )
-        ).first()
-        if existing is not None:
-            return existing, False
+    """Create the invitation unless this event, or (with `subscription_ref`) this
+    subscription, already has one for this survey; return it and whether it is new."""
+    existing = _existing(
+        session,
+        customer_id=customer_id,
+        survey_key=survey_key,
+        event_id=event_id,
+        subscription_ref=subscription_ref,
+    )
+    if existing is not None:
+        return existing, False
     invitation = SurveyInvitation(
         customer_id=customer_id,
         survey_key=survey_key,
         event_id=event_id,
+        subscription_ref=subscription_ref,
         due_at=due_at,
         expires_at=expires_at,
         created_at=now,
@@ -43,15 +47,45 @@ def create_invitation(
         with session.begin_nested():
             session.add(invitation)
     except IntegrityError:
-        winner = session.exec(
-            select(SurveyInvitation).where(
-                SurveyInvitation.event_id == event_id, SurveyInvitation.survey_key == survey_key
-            )
-        ).first()
+        # Another instance recorded the same event or subscription first.
+        winner = _existing(
+            session,
+            customer_id=customer_id,
+            survey_key=survey_key,
+            event_id=event_id,
+            subscription_ref=subscription_ref,
+        )
         if winner is None:
             raise
         return winner, False
     return invitation, True
+
+
+def _existing(
+    session: Session,
+    *,
+    customer_id: int,
+    survey_key: str,
+    event_id: int | None,
+    subscription_ref: str | None,
+) -> SurveyInvitation | None:
+    if event_id is not None:
+        found = session.exec(
+            select(SurveyInvitation).where(
+                SurveyInvitation.event_id == event_id, SurveyInvitation.survey_key == survey_key
+            )
+        ).first()
+        if found is not None:
+            return found
+    if subscription_ref is None:
+        return None
+    return session.exec(
+        select(SurveyInvitation).where(
+            SurveyInvitation.customer_id == customer_id,
+            SurveyInvitation.survey_key == survey_key,
+            SurveyInvitation.subscription_ref == subscription_ref,
+        )
+    ).first()
 
 
 def claim_due(*, session: Session, now: datetime, limit: int) -> list[int]:

@@ -1,13 +1,20 @@
 """Churn figures for a period: one implementation behind Slack, Telegram and the CLI.
 
-Definitions (shown to users with `Ratio.explain`):
-- S: customers subscribed at the start (their latest subscription.started/cancelled event
-  before the start is a start), E: the same at the end, N: customers who started during the
-  period without being subscribed at its start, L: cancellations during the period
-  (voluntary unless the event says `voluntary: false`).
-- churn rate = L / S; retention = (E - N) / S x 100; revenue churn = revenue lost / revenue
-  at start, where revenue lost comes from the cancellation event's `monthly_revenue` or the
-  customer's, and revenue at start is the known `monthly_revenue` of the S customers.
+Definitions (shown to users with `Ratio.explain`; docs/summary.md has the long form):
+- A customer is subscribed at a moment when their latest subscription.started/cancelled
+  event before it is a start (events ordered by `occurred_at`, however late they arrive;
+  at the same moment a start comes before a cancel).
+  Before a customer's first event, one whose first event is a cancel was subscribed.
+  A second cancel while cancelled changes nothing; a start after a cancel is a comeback.
+- S: customers subscribed at the start, E: at the end. L: customers of S who cancelled
+  during the period (at most once each, back by the end or not). N: customers of E who were
+  not subscribed at the start, or who were lost and came back. Customers who started and
+  cancelled within the period are in neither N nor L ("came and went"). So E = S + N - L,
+  L <= S, and churn + retention = 100%.
+- churn rate = L / S; retention = (E - N) / S x 100; both n/a (with the reason) when S = 0.
+  revenue churn = revenue lost / revenue at start, where revenue lost comes from the
+  cancellation event's `monthly_revenue` or the customer's, and revenue at start is the
+  known `monthly_revenue` of the S customers.
 - A reason is the effective label of an exit survey: the latest manager correction of its
   reason or details answer, else the automatic label of the reason answer, else (when that
   is `other`) of the details text.
@@ -29,6 +36,8 @@ RECENT_DAYS = 30
 TOP_REASONS_WITH_QUOTES = 3
 QUOTES_PER_REASON = 3
 NOT_ENOUGH_DATA = "not enough data"
+NO_CUSTOMERS_AT_START = "no customers at the start of the period"
+NO_REVENUE_AT_START = "no known revenue at the start of the period"
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class Ratio:
     numerator: float
     denominator: float
     percent: bool = True
+    undefined: str = NOT_ENOUGH_DATA
 
     @property
     def value(self) -> float | None:
@@ -47,14 +57,21 @@ class Ratio:
             return None
         return self.numerator / self.denominator * (100.0 if self.percent else 1.0)
 
+    @property
+    def reason(self) -> str | None:
+        """Why there is no value (None when there is one)."""
+        return self.undefined if self.value is None else None
+
     def display(self) -> str:
         value = self.value
         if value is None:
-            return NOT_ENOUGH_DATA
+            return f"n/a ({self.undefined})"
         return f"{value:.1f}%" if self.percent else f"{value:.2f}"
 
     def explain(self) -> str:
-        """ "churn rate = L / S = 5 / 100 = 5.0%"."""
+        """ "churn rate = L / S = 5 / 100 x 100 = 5.0%"; never a division by zero."""
+        if self.value is None:
+            return f"{self.name} = {self.formula}: {self.display()}"
         numbers = f"{_number(self.numerator)} / {_number(self.denominator)}"
         scale = " x 100" if self.percent else ""
         return f"{self.name} = {self.formula} = {numbers}{scale} = {self.display()}"
@@ -66,6 +83,8 @@ def _number(value: float) -> str:
 
 @dataclass(frozen=True)
 class CustomerFigures:
+    """S, E, N, L of the module docstring (E = S + N - L) and the revenue figures."""
+
     at_start: int
     at_end: int
     new: int
@@ -74,6 +93,7 @@ class CustomerFigures:
     revenue_at_start: float
     revenue_lost: float
     revenue_known: bool
+    came_and_went: int = 0
 
     @property
     def lost(self) -> int:
@@ -81,28 +101,71 @@ class CustomerFigures:
 
     @property
     def churn_rate(self) -> Ratio:
-        return Ratio("churn rate", "L / S", self.lost, self.at_start)
+        return Ratio("churn rate", "L / S", self.lost, self.at_start, True, NO_CUSTOMERS_AT_START)
 
     @property
     def retention(self) -> Ratio:
-        return Ratio("retention", "(E - N) / S", self.at_end - self.new, self.at_start)
+        return Ratio(
+            "retention",
+            "(E - N) / S",
+            self.at_end - self.new,
+            self.at_start,
+            True,
+            NO_CUSTOMERS_AT_START,
+        )
 
     @property
     def revenue_churn(self) -> Ratio:
         denominator = self.revenue_at_start if self.revenue_known else 0.0
         return Ratio(
-            "revenue churn", "revenue lost / revenue at start", self.revenue_lost, denominator
+            "revenue churn",
+            "revenue lost / revenue at start",
+            self.revenue_lost,
+            denominator,
+            True,
+            NO_REVENUE_AT_START,
         )
 
     def formulas(self) -> list[str]:
-        return [
+        counts = (
             f"S = {self.at_start}, E = {self.at_end}, N = {self.new}, "
             f"L = {self.lost} ({self.lost_voluntary} voluntary, "
-            f"{self.lost_involuntary} involuntary)",
+            f"{self.lost_involuntary} involuntary)"
+        )
+        if self.came_and_went:
+            counts += f"; {self.came_and_went} started and cancelled within the period"
+        return [
+            counts,
             self.churn_rate.explain(),
             self.retention.explain(),
             self.revenue_churn.explain(),
         ]
+
+    def as_dict(self) -> dict[str, object]:
+        """The figures for scripts: counts, percentages as numbers, None plus a reason
+        (`<rate>_reason`) where a rate has no value."""
+        result: dict[str, object] = {
+            "customers_start": self.at_start,
+            "customers_end": self.at_end,
+            "new": self.new,
+            "lost": self.lost,
+            "lost_voluntary": self.lost_voluntary,
+            "lost_involuntary": self.lost_involuntary,
+            "came_and_went": self.came_and_went,
+            "revenue_at_start": round(self.revenue_at_start, 2),
+            "revenue_lost": round(self.revenue_lost, 2),
+        }
+        rates = (
+            ("churn_rate", self.churn_rate),
+            ("retention_rate", self.retention),
+            ("revenue_churn_rate", self.revenue_churn),
+        )
+        for key, ratio in rates:
+            value = ratio.value
+            result[key] = None if value is None else round(value, 2)
+            if value is None:
+                result[f"{key}_reason"] = ratio.undefined
+        return result
 
 
 @dataclass(frozen=True)
@@ -248,7 +311,7 @@ def compute_figures(
     """Compute every figure of `period` and the comparison with the period before it."""
     previous = period.previous()
     counts = queries.customer_counts(session=session, start=period.start, end=period.end)
-    lost = queries.cancellations(session=session, start=period.start, end=period.end)
+    lost = queries.losses(session=session, start=period.start, end=period.end)
     revenue_lost = sum(item.revenue or 0.0 for item in lost)
     customers = CustomerFigures(
         at_start=counts.at_start,
@@ -259,6 +322,7 @@ def compute_figures(
         revenue_at_start=counts.revenue_at_start,
         revenue_lost=revenue_lost,
         revenue_known=counts.revenue_known_at_start > 0,
+        came_and_went=counts.came_and_went,
     )
 
     current = labelled_reasons(session=session, period=period)
@@ -320,10 +384,8 @@ def compute_figures(
         nps=queries.score_distribution(
             session=session, question="nps", start=period.start, end=period.end
         ),
-        churned=len({item.customer_id for item in lost}),
-        churned_after_low_score=queries.churned_after_low_score(
-            session=session, start=period.start, end=period.end
-        ),
+        churned=customers.lost,
+        churned_after_low_score=queries.churned_after_low_score(session=session, lost=lost),
         at_risk_count=at_risk_count,
         at_risk=tuple(at_risk_rows),
     )

@@ -78,9 +78,27 @@ def previous_week(now: datetime, zone: ZoneInfo | None = None) -> Period:
 def parse_period(
     text: str | None, *, now: datetime, zone: ZoneInfo | None = None, default: str = DEFAULT_PERIOD
 ) -> Period:
-    """Read a period; a rolling "Nd" ends now, calendar periods follow `zone`."""
+    """Read a period; a rolling "Nd" ends now, calendar periods follow `zone`.
+
+    A period that has not begun yet is refused: its figures would be zeros that look like
+    a real (and excellent) result."""
     zone = zone or ZoneInfo("UTC")
     raw = (text or default).strip()
+    try:
+        period = _parse(raw, now, zone)
+    except (ValueError, OverflowError) as error:
+        if isinstance(error, PeriodError):
+            raise
+        raise PeriodError(f"{raw}: not a date churnbot can use ({error})") from error
+    if period.start > now.astimezone(UTC):
+        raise PeriodError(
+            f"{raw} starts on {period.start.astimezone(zone):%Y-%m-%d}, after today "
+            f"({now.astimezone(zone):%Y-%m-%d}): there are no figures for it yet"
+        )
+    return period
+
+
+def _parse(raw: str, now: datetime, zone: ZoneInfo) -> Period:
     if match := _DAYS.fullmatch(raw):
         days = int(match.group(1))
         if not 1 <= days <= 3660:

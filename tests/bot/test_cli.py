@@ -11,10 +11,17 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import func, select
+from sqlmodel import Session, col, func, select
 
 from bot.context import Deps
-from storage.models import Customer, Event, SurveyInvitation
+from storage.models import (
+    Answer,
+    AnswerClassification,
+    Customer,
+    Event,
+    LabelCorrection,
+    SurveyInvitation,
+)
 from storage.queries import customers as customer_queries
 from storage.session import run_unit
 from surveys import events
@@ -202,6 +209,15 @@ def test_export_answers_csv_contains_the_stored_answers(
         "text",
         "language",
         "answered_at",
+        "category",
+        "sentiment",
+        "confidence",
+        "auto_category",
+        "auto_sentiment",
+        "corrected_category",
+        "corrected_sentiment",
+        "corrected_by",
+        "corrected_at",
     ]
     _check_rows(rows)
 
@@ -290,3 +306,99 @@ def test_long_setting_error_stays_on_one_line(
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines
+
+
+def test_event_cancel_of_one_subscription_with_two_event_ids_queues_one_exit_survey(
+    invoke: Invoke, cli_db: Engine
+) -> None:
+    first = invoke("event", "cancel", "acme-42", "--ref", "SUB-9", "--event-id", "bill-1")
+    second = invoke("event", "cancel", "acme-42", "--ref", "SUB-9", "--event-id", "bill-2")
+
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 0, second.output
+    assert _count(cli_db, Event) == 2
+    assert _count(cli_db, SurveyInvitation) == 1
+    assert "exit survey invitation #1 pending" in first.stdout
+    assert "no new exit survey: subscription SUB-9 already has invitation #1" in second.stdout
+
+
+def test_event_cancel_involuntary_prints_the_invitation_as_stored(
+    invoke: Invoke, cli_db: Engine
+) -> None:
+    result = invoke("event", "cancel", "acme-42", "--ref", "SUB-9", "--involuntary")
+
+    assert result.exit_code == 0, result.output
+    line = _one_line(result.stdout)
+    assert "exit survey invitation #1 skipped (involuntary cancellation" in line
+    assert "invitations:" not in line
+    assert "None" not in line
+
+
+def _classify_and_correct(engine: Engine) -> None:
+    """Label the reason answer automatically, and correct the details answer twice."""
+    with Session(engine) as session:
+        reason, details = session.exec(select(Answer).order_by(col(Answer.id))).all()
+        for answer, category in ((reason, "price"), (details, "other")):
+            if session.get(AnswerClassification, answer.id) is None:
+                session.add(
+                    AnswerClassification(
+                        answer_id=answer.id,
+                        category=category,
+                        sentiment="neutral",
+                        confidence=0.75,
+                        method="test",
+                        classifier_version="test",
+                    )
+                )
+        at = datetime(2026, 11, 20, tzinfo=UTC)
+        session.add(LabelCorrection(answer_id=details.id, category="bugs_reliability",
+                                    corrected_by="U0", corrected_at=at))  # fmt: skip
+        session.add(LabelCorrection(answer_id=details.id, category="competitor",
+                                    sentiment="negative", corrected_by="U1",
+                                    corrected_at=at + timedelta(hours=1)))  # fmt: skip
+        session.commit()
+
+
+@pytest.mark.usefixtures("stored_answers")
+@pytest.mark.parametrize("export_format", ["jsonl", "csv"])
+def test_export_answers_has_the_effective_label_the_original_and_the_correction(
+    invoke: Invoke, cli_db: Engine, export_format: str
+) -> None:
+    _classify_and_correct(cli_db)
+
+    result = invoke("export", "answers", "--format", export_format)
+
+    assert result.exit_code == 0, result.output
+    if export_format == "jsonl":
+        rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    else:
+        rows = list(csv.DictReader(io.StringIO(result.stdout, newline="")))
+    reason, details = rows
+    assert reason["category"] == reason["auto_category"] == "price"
+    assert float(reason["confidence"]) > 0
+    assert reason["corrected_category"] in (None, "")
+    assert details["category"] == "competitor"  # the latest correction wins
+    assert details["sentiment"] == "negative"
+    assert details["auto_category"] != "competitor"
+    assert details["auto_sentiment"]
+    assert (details["corrected_category"], details["corrected_by"]) == ("competitor", "U1")
+    assert details["corrected_at"].startswith("2026-11-20T01:00")
+
+
+@pytest.mark.parametrize("hostile", ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)"])
+def test_export_answers_csv_defuses_formulas_but_jsonl_keeps_the_text(
+    invoke: Invoke, cli_deps: Deps, hostile: str
+) -> None:
+    survey = open_survey(cli_deps, customer="acme-42", event_type=events.SUBSCRIPTION_CANCELLED)
+    tap(cli_deps, survey.chat_id, button_data(survey.prompt, "It's too expensive"))
+    say(cli_deps, survey.chat_id, hostile)
+
+    as_csv = invoke("export", "answers", "--format", "csv")
+    as_jsonl = invoke("export", "answers", "--format", "jsonl")
+
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout, newline="")))
+    assert rows[1]["text"] == f"'{hostile}"
+    assert all(
+        not str(cell).startswith(("=", "+", "-", "@")) for row in rows for cell in row.values()
+    )
+    assert json.loads(as_jsonl.stdout.splitlines()[1])["text"] == hostile

@@ -41,3 +41,22 @@ def test_run_without_a_token_starts_the_sandbox_and_prints_its_address(tmp_path:
             ).json()["messages"]
         assert [m["from"] for m in messages] == ["me", "bot"]
     assert (tmp_path / "churnbot-sandbox.db").exists()
+
+
+def test_two_clicks_on_the_sandbox_cancel_button_queue_one_exit_survey(tmp_path: Path) -> None:
+    env = clean_env(None)
+    with running(["run"], cwd=tmp_path, env=env) as (url, _):
+        clicks = [
+            httpx.post(
+                f"{url}sandbox/api/event",
+                json={"customer_id": "c-1", "type": "subscription.cancelled"},
+                timeout=10,
+            ).json()
+            for _ in range(2)
+        ]
+    first, second = (click["answer"] for click in clicks)
+    assert clicks[0]["event"]["event_id"] != clicks[1]["event"]["event_id"]
+    assert first["recorded"] is True
+    assert len(first["invitations"]) == 1
+    assert second["recorded"] is True  # a second report of the cancellation is stored ...
+    assert second["invitations"] == []  # ... but queues no second exit survey

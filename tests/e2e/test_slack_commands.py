@@ -86,7 +86,7 @@ async def test_stats_is_acknowledged_at_once_then_answered_with_blocks_and_text(
     answer = await answer_to(slack_server, "stats")
     assert answer["response_type"] == "ephemeral"
     assert answer["text"].startswith("Churn figures · 2026-W46")
-    assert "churn rate = L / S = 5 / 11 x 100 = 45.5%" in answer["text"]
+    assert "churn rate = L / S = 4 / 11 x 100 = 36.4%" in answer["text"]
     assert answer["blocks"][0]["text"]["text"] == "Churn figures · 2026-W46"
 
 

@@ -66,7 +66,7 @@ async def test_socket_mode_takes_no_http_routes_and_answers_churn_stats(
     assert connected.routes == []
     assert answer["response_type"] == "ephemeral"
     assert answer["text"].startswith("Churn figures · 2026-W46")
-    assert "churn rate = L / S = 5 / 11 x 100 = 45.5%" in answer["text"]
+    assert "churn rate = L / S = 4 / 11 x 100 = 36.4%" in answer["text"]
 
 
 async def test_socket_mode_refuses_a_non_manager_in_the_acknowledgement(

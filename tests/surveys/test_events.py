@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
 from bot.context import Deps
@@ -270,3 +271,70 @@ def test_customer_upserted_with_a_chat_id_held_by_another_customer_is_handled(
     assert old is not None
     assert new is not None
     assert (old.telegram_chat_id, new.telegram_chat_id) == (None, 5005)
+
+
+def _cancel(deps: Deps, event_id: str, reference: str, **data: object) -> events.EventOutcome:
+    return _record(
+        deps,
+        event_input(
+            events.SUBSCRIPTION_CANCELLED,
+            event_id=event_id,
+            occurred_at=deps.clock(),
+            data={"reference": reference, **data},
+        ),
+    )
+
+
+def test_second_cancel_of_a_subscription_queues_no_second_exit_survey(deps: Deps) -> None:
+    first = _cancel(deps, "billing-1", "SUB-9")
+    second = _cancel(deps, "billing-2", "SUB-9")  # the same cancellation, another event id
+    third = _cancel(deps, "billing-3", " SUB-9 ")
+
+    [invitation] = _invitations(deps)
+    assert first.invitations == (invitation.id,)
+    assert second.recorded is True
+    assert second.invitations == ()
+    assert third.invitations == ()
+    [detail] = second.details
+    assert (detail.id, detail.created, detail.subscription_ref) == (invitation.id, False, "SUB-9")
+    assert _event_count(deps) == 3
+
+
+def test_each_cancelled_subscription_gets_its_own_exit_survey(deps: Deps) -> None:
+    _cancel(deps, "billing-1", "SUB-9")
+    _cancel(deps, "billing-2", "SUB-10")
+    _record(  # the same reference at another customer is another subscription
+        deps,
+        event_input(
+            events.SUBSCRIPTION_CANCELLED,
+            customer="cust-2",
+            event_id="billing-3",
+            occurred_at=deps.clock(),
+            data={"reference": "SUB-9"},
+        ),
+    )
+
+    assert [row.subscription_ref for row in _invitations(deps)] == ["SUB-9", "SUB-10", "SUB-9"]
+
+
+def test_a_repeated_involuntary_cancel_reports_the_skipped_invitation_as_stored(
+    deps: Deps,
+) -> None:
+    first = _cancel(deps, "billing-1", "SUB-9", voluntary=False)
+    [detail] = first.details
+    assert (detail.status, detail.created) == (InvitationStatus.SKIPPED, True)
+    assert detail.reason is not None
+    assert "involuntary" in detail.reason
+
+
+def test_the_database_refuses_a_second_invitation_for_one_subscription(deps: Deps) -> None:
+    _cancel(deps, "billing-1", "SUB-9")
+    [existing] = _invitations(deps)
+    with Session(deps.db) as session:
+        session.add(
+            SurveyInvitation(
+                customer_id=existing.customer_id, survey_key="exit", subscription_ref="SUB-9"
+            )
+        )
+        with pytest.raises(IntegrityError):
+            session.commit()

@@ -74,7 +74,7 @@ async def reply_to(fake: FakeTelegram, chat_id: int, text: str, **kw: object) ->
 async def test_admin_gets_the_figures_of_the_period(bot: FakeTelegram) -> None:
     text = await reply_to(bot, ADMIN, "/stats 2026-W46")
     assert text.startswith("Churn figures · 2026-W46")
-    assert "churn rate = L / S = 5 / 11 x 100 = 45.5%" in text
+    assert "churn rate = L / S = 4 / 11 x 100 = 36.4%" in text
 
 
 async def test_admin_gets_the_reasons_of_the_period(bot: FakeTelegram) -> None:

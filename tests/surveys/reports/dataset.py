@@ -160,12 +160,13 @@ class Builder:
 # The truth of week 2026-W46, computed by hand from `build` below.
 KNOWN = {
     "at_start": 11,  # c0..c9 (since October) + r1 (cancelled, then back before the week)
-    "at_end": 9,  # 11 + 3 new - 5 lost
-    "new": 3,  # n1..n3
-    "lost_voluntary": 4,  # c0, c1, c2, n1
+    "at_end": 9,  # 11 + 2 new - 4 lost
+    "new": 2,  # n2, n3 (n1 started and cancelled within the week: neither new nor lost)
+    "lost_voluntary": 3,  # c0, c1, c2
     "lost_involuntary": 1,  # c3
+    "came_and_went": 1,  # n1
     "revenue_at_start": 1050.0,  # 10 x 100 + 50 (r1)
-    "revenue_lost": 410.0,  # c0 80 (event data) + c1 100 + c2 100 + c3 100 + n1 30
+    "revenue_lost": 380.0,  # c0 80 (event data) + c1 100 + c2 100 + c3 100
     "reasons": {"price": 1, "competitor": 1, "bugs_reliability": 1, "other": 1},
     "previous_reasons": {"price": 2, "hard_to_use": 1},
     "invitations_sent": 8,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import typer
 from sqlmodel import Session
@@ -30,7 +33,7 @@ def test_summary_of_a_week_prints_the_figures_and_reasons(cli: typer.Typer) -> N
     result = CliRunner().invoke(cli, ["summary", "--week", "2026-W46"])
     assert result.exit_code == 0, result.output
     assert "Weekly churn summary · 2026-W46" in result.output
-    assert "churn rate = L / S = 5 / 11 x 100 = 45.5%" in result.output
+    assert "churn rate = L / S = 4 / 11 x 100 = 36.4%" in result.output
     assert "Switched to a competitor" in result.output
 
 
@@ -85,3 +88,52 @@ def test_post_of_an_uncertain_week_points_to_again_which_posts_it_once(
         assert "posted 2026-W46 to C0SUMMARY" in again.output
         assert "its post is posted" in repeated.output
         assert len(server.fake.messages("C0SUMMARY")) == 1
+
+
+def test_stats_json_prints_the_figures_for_scripts(cli: typer.Typer) -> None:
+    result = CliRunner().invoke(cli, ["stats", "2026-W46", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["period"] == "2026-W46"
+    assert {key: payload[key] for key in ("customers_start", "customers_end", "new", "lost")} == {
+        "customers_start": 11,
+        "customers_end": 9,
+        "new": 2,
+        "lost": 4,
+    }
+    assert payload["churn_rate"] == round(4 / 11 * 100, 2)
+    assert payload["retention_rate"] == round(7 / 11 * 100, 2)
+    assert payload["customers_end"] == (
+        payload["customers_start"] + payload["new"] - payload["lost"]
+    )
+
+
+def test_stats_json_gives_null_rates_with_a_reason_when_nobody_was_subscribed(
+    cli: typer.Typer,
+) -> None:
+    result = CliRunner().invoke(cli, ["stats", "2026-09-01..2026-09-30", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["customers_start"] == 0
+    assert payload["churn_rate"] is None
+    assert payload["retention_rate"] is None
+    assert payload["churn_rate_reason"] == "no customers at the start of the period"
+
+
+def test_summary_of_a_future_week_is_refused_with_one_line(cli: typer.Typer) -> None:
+    year, week, _ = (datetime.now(UTC) + timedelta(days=70)).isocalendar()
+    result = CliRunner().invoke(cli, ["summary", "--week", f"{year}-W{week:02d}"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert "after today" in lines[0]
+    assert "Traceback" not in result.output
+    assert "0.0%" not in result.output
+
+
+def test_stats_of_a_period_outside_the_calendar_is_refused_with_one_line(
+    cli: typer.Typer,
+) -> None:
+    result = CliRunner().invoke(cli, ["stats", "0000-01"])
+    assert result.exit_code == 2
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1

@@ -8,9 +8,15 @@ import pytest
 from sqlmodel import Session
 
 from bot.context import Deps
-from surveys.reports.figures import NOT_ENOUGH_DATA, Figures, compute_figures
+from surveys.reports.figures import (
+    NO_CUSTOMERS_AT_START,
+    NO_REVENUE_AT_START,
+    NOT_ENOUGH_DATA,
+    Figures,
+    compute_figures,
+)
 from surveys.reports.periods import parse_period
-from tests.surveys.reports.dataset import KNOWN, build
+from tests.surveys.reports.dataset import KNOWN, Builder, at, build
 
 NOW = datetime(2026, 11, 16, 9, tzinfo=UTC)
 
@@ -34,17 +40,18 @@ def test_customer_counts_match_the_event_timeline(known: Figures) -> None:
     assert customers.new == KNOWN["new"]
     assert customers.lost_voluntary == KNOWN["lost_voluntary"]
     assert customers.lost_involuntary == KNOWN["lost_involuntary"]
+    assert customers.came_and_went == KNOWN["came_and_went"]
 
 
 def test_rates_follow_their_formulas(known: Figures) -> None:
     customers = known.customers
-    assert customers.churn_rate.value == pytest.approx(5 / 11 * 100)
-    assert customers.retention.value == pytest.approx((9 - 3) / 11 * 100)
+    assert customers.churn_rate.value == pytest.approx(4 / 11 * 100)
+    assert customers.retention.value == pytest.approx((9 - 2) / 11 * 100)
     assert customers.revenue_at_start == KNOWN["revenue_at_start"]
     assert customers.revenue_lost == KNOWN["revenue_lost"]
-    assert customers.revenue_churn.value == pytest.approx(410 / 1050 * 100)
-    assert customers.churn_rate.explain() == "churn rate = L / S = 5 / 11 x 100 = 45.5%"
-    assert "retention = (E - N) / S = 6 / 11 x 100 = 54.5%" in customers.formulas()
+    assert customers.revenue_churn.value == pytest.approx(380 / 1050 * 100)
+    assert customers.churn_rate.explain() == "churn rate = L / S = 4 / 11 x 100 = 36.4%"
+    assert "retention = (E - N) / S = 7 / 11 x 100 = 63.6%" in customers.formulas()
 
 
 def test_reasons_count_the_latest_correction_over_the_automatic_label(known: Figures) -> None:
@@ -88,7 +95,7 @@ def test_survey_health(known: Figures) -> None:
     assert health.response_rate.value == pytest.approx(7 / 8 * 100)
     assert health.csat == KNOWN["csat"]
     assert health.csat_average.value == pytest.approx(12 / 4)
-    assert health.nps_score.display() == NOT_ENOUGH_DATA
+    assert health.nps_score.display() == f"n/a ({NOT_ENOUGH_DATA})"
     assert health.churned_after_low_score == KNOWN["churned_after_low_score"]
     assert health.at_risk_count == KNOWN["at_risk"]
     assert {row.external_id for row in health.at_risk} == {"c5", "c6"}
@@ -98,16 +105,18 @@ def test_other_answers_become_an_emerging_reason_only_when_shared(known: Figures
     assert known.emerging == ()  # one `other` text shares words with nobody
 
 
-def test_an_empty_period_shows_not_enough_data_instead_of_dividing_by_zero(deps: Deps) -> None:
+def test_an_empty_period_shows_n_a_with_the_reason_instead_of_dividing_by_zero(deps: Deps) -> None:
     figures = figures_for(deps, "2026-W46")
     customers = figures.customers
     assert (customers.at_start, customers.at_end, customers.new, customers.lost) == (0, 0, 0, 0)
-    for ratio in (customers.churn_rate, customers.retention, customers.revenue_churn):
+    for ratio in (customers.churn_rate, customers.retention):
         assert ratio.value is None
-        assert ratio.display() == NOT_ENOUGH_DATA
-        assert ratio.explain().endswith(NOT_ENOUGH_DATA)
+        assert ratio.display() == f"n/a ({NO_CUSTOMERS_AT_START})"
+        assert "/ 0" not in ratio.explain()
+        assert ratio.explain().endswith(f"n/a ({NO_CUSTOMERS_AT_START})")
+    assert customers.revenue_churn.display() == f"n/a ({NO_REVENUE_AT_START})"
     assert figures.reasons == ()
-    assert figures.health.response_rate.display() == NOT_ENOUGH_DATA
+    assert figures.health.response_rate.display() == f"n/a ({NOT_ENOUGH_DATA})"
 
 
 def test_zero_customers_at_start_with_new_ones_is_not_a_division_by_zero(deps: Deps) -> None:
@@ -115,5 +124,61 @@ def test_zero_customers_at_start_with_new_ones_is_not_a_division_by_zero(deps: D
     figures = figures_for(deps, "2026-09-28..2026-10-04")  # the first starts are on 1 Oct
     customers = figures.customers
     assert (customers.at_start, customers.new, customers.at_end) == (0, 11, 11)
-    assert customers.churn_rate.display() == NOT_ENOUGH_DATA
-    assert customers.retention.display() == NOT_ENOUGH_DATA
+    assert customers.churn_rate.display() == f"n/a ({NO_CUSTOMERS_AT_START})"
+    assert customers.retention.display() == f"n/a ({NO_CUSTOMERS_AT_START})"
+
+
+def _history(deps: Deps, steps: list[tuple[str, str, datetime]]) -> None:
+    with Session(deps.db) as session:
+        builder = Builder(session)
+        for key in sorted({key for key, _, _ in steps}):
+            builder.customer(key)
+        for key, kind, when in steps:
+            builder.event(key, kind, when)
+        session.commit()
+
+
+def test_a_second_cancel_of_the_same_subscription_is_not_a_second_loss(deps: Deps) -> None:
+    _history(
+        deps,
+        [
+            ("a", "subscription.started", at(1, 10)),
+            ("b", "subscription.started", at(1, 10)),
+            ("a", "subscription.cancelled", at(10)),
+            ("a", "subscription.cancelled", at(11)),
+        ],
+    )
+    customers = figures_for(deps, "2026-W46").customers
+    assert (customers.at_start, customers.at_end, customers.new, customers.lost) == (2, 1, 0, 1)
+    assert customers.churn_rate.value == pytest.approx(50.0)
+    assert figures_for(deps, "2026-W46").health.churned == 1
+
+
+def test_cancels_without_a_start_event_count_as_customers_at_the_start(deps: Deps) -> None:
+    _history(deps, [(f"s{i}", "subscription.cancelled", at(10 + i)) for i in range(4)])
+    customers = figures_for(deps, "2026-W46").customers
+    assert (customers.at_start, customers.at_end, customers.new, customers.lost) == (4, 0, 0, 4)
+    assert customers.churn_rate.explain() == "churn rate = L / S = 4 / 4 x 100 = 100.0%"
+
+
+def test_a_resubscribe_then_cancel_is_a_new_loss_in_its_own_period(deps: Deps) -> None:
+    _history(
+        deps,
+        [
+            ("a", "subscription.started", at(1, 10)),
+            ("a", "subscription.cancelled", at(3)),  # lost in 2026-W45
+            ("a", "subscription.started", at(5)),  # back in 2026-W45
+            ("a", "subscription.cancelled", at(10)),  # lost again in 2026-W46
+        ],
+    )
+    before = figures_for(deps, "2026-W45").customers
+    assert (before.at_start, before.at_end, before.new, before.lost) == (1, 1, 1, 1)
+    week = figures_for(deps, "2026-W46").customers
+    assert (week.at_start, week.at_end, week.new, week.lost) == (1, 0, 0, 1)
+
+
+def test_stats_as_dict_has_null_rates_and_the_reason_when_nobody_was_there(deps: Deps) -> None:
+    payload = figures_for(deps, "2026-W46").customers.as_dict()
+    assert payload["churn_rate"] is None
+    assert payload["churn_rate_reason"] == NO_CUSTOMERS_AT_START
+    assert payload["retention_rate"] is None

@@ -28,7 +28,7 @@ def test_calendar_month_runs_from_the_first_to_the_next_first() -> None:
 
 
 def test_december_ends_at_new_year() -> None:
-    period = parse_period("2026-12", now=NOW)
+    period = parse_period("2026-12", now=datetime(2026, 12, 5, tzinfo=UTC))
     assert period.end == datetime(2027, 1, 1, tzinfo=UTC)
 
 
@@ -77,3 +77,20 @@ def test_no_text_means_the_default_period() -> None:
 def test_bad_periods_are_refused_with_the_accepted_forms(text: str) -> None:
     with pytest.raises(PeriodError):
         parse_period(text or "  ", now=NOW, default="")
+
+
+@pytest.mark.parametrize("text", ["2027-W10", "2027-01", "2026-11-19..2026-11-30", "2026-W48"])
+def test_periods_that_have_not_begun_are_refused_with_the_date(text: str) -> None:
+    with pytest.raises(PeriodError, match="after today"):
+        parse_period(text, now=NOW)
+
+
+@pytest.mark.parametrize("text", ["0000-01", "0000-W01", "0001-01", "9999-12"])
+def test_periods_outside_the_calendar_are_refused_not_raised(text: str) -> None:
+    with pytest.raises(PeriodError):
+        parse_period(text, now=NOW, zone=ZoneInfo("Asia/Tokyo"))
+
+
+def test_the_current_week_and_month_are_accepted_while_they_run() -> None:
+    assert parse_period("2026-W47", now=NOW).contains(NOW)
+    assert parse_period("2026-11", now=NOW).contains(NOW)

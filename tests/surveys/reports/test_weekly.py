@@ -71,7 +71,7 @@ def test_an_empty_week_still_renders_a_chart_and_a_summary(deps: Deps) -> None:
     assert reasons_chart(figures).startswith(PNG_MAGIC)
     rendered = summary_blocks(figures)
     assert "No exit survey answers" in str(rendered.blocks)
-    assert "churn not enough data" in rendered.text
+    assert "churn n/a (no customers at the start of the period)" in rendered.text
 
 
 def test_summary_blocks_have_headline_trends_quotes_and_a_text_fallback(deps: Deps) -> None:
@@ -81,9 +81,9 @@ def test_summary_blocks_have_headline_trends_quotes_and_a_text_fallback(deps: De
             session=session, period=parse_period("2026-W46", now=NOW), now=NOW
         )
     rendered = summary_blocks(figures)
-    assert rendered.text.startswith("Churn summary · 2026-W46: 5 customers lost (churn 45.5%")
+    assert rendered.text.startswith("Churn summary · 2026-W46: 4 customers lost (churn 36.4%")
     fields = rendered.blocks[2]["fields"]
-    assert {"type": "mrkdwn", "text": "*Churn rate*\n45.5%"} in fields
+    assert {"type": "mrkdwn", "text": "*Churn rate*\n36.4%"} in fields
     body = str(rendered.blocks)
     assert "*Price*: 1 (25.0%, ↓ -1)" in body
     assert "[email]" in body
