@@ -1,8 +1,12 @@
-"""Throughput of the classifier on one core, and its ratio to TextBlob's bare `.sentiment`.
+"""Speed and memory of the churn-reason model on one core, beside TextBlob's bare `.sentiment`.
 
-Texts: the dev set's answers (read in place from ../shared/data) plus variations (prefixes,
-suffixes, case changes, emphasis), 10,000 in all. Each measurement is the median of several
-runs; both are measured in the same process on the same texts.
+Texts: the held-out split of the shipped corpus plus variations (prefixes, suffixes, case
+changes, emphasis), 10,000 in all; nothing outside the repository is needed. Measured in
+one process on the same texts:
+- one text at a time, as the answer path calls it (`Classifier.classify`): median and
+  95th percentile per text;
+- batches of 512, as `churnbot classify --jsonl` does (`Classifier.classify_many`): texts/s;
+- the resident memory the loaded model adds (RSS after loading minus before).
 
     python benchmarks/classify.py [--texts 10000] [--runs 5]
 """
@@ -10,14 +14,12 @@ runs; both are measured in the same process on the same texts.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -25,38 +27,44 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textblob import TextBlob
 
 from surveys.classification import Classifier
+from surveys.classification.corpus import read_corpus, split
 
-DEV_SET = (
-    Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "churn_reasons_dev.jsonl"
-)
 PREFIXES = ("", "Honestly, ", "Well... ", "TBH ", "To be fair, ", "Sadly ")
 SUFFIXES = ("", " Thanks.", "!!", " Bye.", " 😞", " Sorry.")
+BATCH = 512
 
 
 def build_texts(count: int, seed: int = 7) -> list[tuple[str, str]]:
-    """Return `count` (text, language) pairs derived from the dev set."""
-    with DEV_SET.open(encoding="utf-8") as handle:
-        base = [json.loads(line) for line in handle if line.strip()]
+    """Return `count` (text, language) pairs derived from the corpus's held-out split."""
+    base = split(read_corpus())[1]
     rng = random.Random(seed)
     texts = []
     for index in range(count):
-        row = base[index % len(base)]
-        text = row["text"]
+        example = base[index % len(base)]
+        text = example.text
         if index >= len(base):
             text = rng.choice(PREFIXES) + text + rng.choice(SUFFIXES)
             if rng.random() < 0.1:
                 text = text.upper()
-        texts.append((text, row["lang"]))
+        texts.append((text, example.lang))
     return texts
 
 
-def median_rate(work: Callable[[], None], count: int, runs: int) -> float:
-    rates = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        work()
-        rates.append(count / (time.perf_counter() - started))
-    return statistics.median(rates)
+def rss_mb() -> float:
+    """Resident set size of this process in MB (Linux /proc)."""
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def per_text_ms(call: object, texts: list[tuple[str, str]]) -> list[float]:
+    timings = []
+    clock = time.perf_counter
+    for text, language in texts:
+        started = clock()
+        call(text, language)  # type: ignore[operator]
+        timings.append((clock() - started) * 1000)
+    return timings
 
 
 def main() -> None:
@@ -67,27 +75,49 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     texts = build_texts(args.texts)
+    before = rss_mb()
     classifier = Classifier.load()
+    classifier.classify("warm up", language="en")
+    added = rss_mb() - before
 
-    def classify_all() -> None:
-        for text, _language in texts:
-            classifier.classify(text)
+    def ours(text: str, language: str) -> None:
+        classifier.classify(text, language=language)
 
-    def textblob_all() -> None:
-        for text, _language in texts:
-            TextBlob(text).sentiment  # noqa: B018
+    def textblob(text: str, _language: str) -> None:
+        TextBlob(text).sentiment  # noqa: B018
 
-    classify_all()  # warm up caches and compiled patterns
-    ours = median_rate(classify_all, len(texts), args.runs)
-    bare = median_rate(textblob_all, len(texts), args.runs)
+    single_ours: list[float] = []
+    single_blob: list[float] = []
+    batch_rates = []
+    for _ in range(args.runs):
+        single_ours += per_text_ms(ours, texts)
+        single_blob += per_text_ms(textblob, texts)
+        started = time.perf_counter()
+        for start in range(0, len(texts), BATCH):
+            chunk = texts[start : start + BATCH]
+            classifier.classify_many(
+                [text for text, _ in chunk], languages=[language for _, language in chunk]
+            )
+        batch_rates.append(len(texts) / (time.perf_counter() - started))
+
+    def line(name: str, timings: list[float]) -> str:
+        ordered = sorted(timings)
+        p95 = ordered[int(0.95 * (len(ordered) - 1))]
+        return (
+            f"{name:<26} median {statistics.median(timings):.3f} ms, p95 {p95:.3f} ms, "
+            f"{1000 / statistics.mean(timings):,.0f} texts/s"
+        )
+
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, pinned to one core"
     )
-    print(f"texts: {len(texts)}, runs: {args.runs} (median)")
-    print(f"classifier:          {ours:,.0f} texts/s")
-    print(f"TextBlob .sentiment: {bare:,.0f} texts/s")
-    print(f"ratio classifier / TextBlob: {ours / bare:.2f}")
+    print(f"model: {classifier.version}, {len(classifier.model.featurizer.vocabulary)} features")
+    print(f"texts: {len(texts)}, runs: {args.runs}")
+    print(line("classify, one at a time:", single_ours))
+    print(line("TextBlob .sentiment:", single_blob))
+    print(f"classify_many, batches of {BATCH}: {statistics.median(batch_rates):,.0f} texts/s")
+    print(f"RSS added by the loaded model: {added:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,16 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from storage.clock import utcnow
@@ -178,6 +187,8 @@ class AnswerClassification(SQLModel, table=True):
     method: str = Field(max_length=64)
     classifier_version: str = Field(max_length=32)
     classified_at: datetime = Field(default_factory=utcnow)
+    # The model was less sure than its threshold: shown as "needs review" and counted.
+    needs_review: bool = Field(default=False)
 
 
 # A manager's correction of an answer's category; overrides the automatic label.
@@ -190,6 +201,39 @@ class LabelCorrection(SQLModel, table=True):
     sentiment: str | None = Field(default=None, max_length=16)
     corrected_by: str = Field(max_length=200)
     corrected_at: datetime = Field(default_factory=utcnow)
+
+
+class ExampleSource(enum.StrEnum):
+    """Where a training example of this instance came from."""
+
+    BUTTON = "button"  # the customer tapped a reason and also wrote text
+    RELABEL = "relabel"  # a manager corrected the label
+
+
+# A labelled text of this instance's own customers: training data for `classify retrain`.
+class TrainingExample(SQLModel, table=True):
+    __tablename__ = "training_example"
+
+    id: int | None = Field(default=None, primary_key=True)
+    answer_id: int = Field(foreign_key="answer.id", index=True, ondelete="CASCADE")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    language: str | None = Field(default=None, max_length=16)
+    category: str = Field(max_length=32)
+    sentiment: str | None = Field(default=None, max_length=16)
+    source: str = Field(max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# A model retrained on this instance's examples; the newest row is the one in use.
+class ClassifierModel(SQLModel, table=True):
+    __tablename__ = "classifier_model"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: str = Field(max_length=64)
+    sha256: str = Field(max_length=64)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    figures: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 # Small key/value store for instance-wide state (e.g. the generated secret key).

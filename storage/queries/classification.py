@@ -6,12 +6,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, insert, or_
+from sqlalchemy import Connection, desc, func, insert, or_
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from storage.clock import as_utc, utcnow
-from storage.models import Answer, AnswerClassification, LabelCorrection
+from storage.models import (
+    Answer,
+    AnswerClassification,
+    ClassifierModel,
+    LabelCorrection,
+    TrainingExample,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +29,7 @@ class EffectiveLabel:
     sentiment: str | None
     corrected: bool
     source: str
+    needs_review: bool = False
 
 
 def save_classification(
@@ -32,12 +39,11 @@ def save_classification(
     category: str,
     secondary: list[str],
     sentiment: str,
-    polarity: float | None,
-    subjectivity: float | None,
     confidence: float,
     language: str | None,
     method: str,
     classifier_version: str,
+    needs_review: bool = False,
     classified_at: datetime | None = None,
     fresh: bool = False,
 ) -> AnswerClassification:
@@ -55,9 +61,8 @@ def save_classification(
     row.category = category
     row.secondary = list(secondary)
     row.sentiment = sentiment
-    row.polarity = polarity
-    row.subjectivity = subjectivity
     row.confidence = confidence
+    row.needs_review = needs_review
     row.language = language
     row.method = method
     row.classifier_version = classifier_version
@@ -154,13 +159,12 @@ def insert_classification(
     category: str,
     secondary: list[str],
     sentiment: str,
-    polarity: float | None,
-    subjectivity: float | None,
     confidence: float,
     language: str | None,
     method: str,
     classifier_version: str,
     classified_at: datetime,
+    needs_review: bool = False,
 ) -> None:
     """Store the classification of a just-stored answer (the answer path's Core insert;
     `save_classification` replaces one through the ORM)."""
@@ -171,9 +175,8 @@ def insert_classification(
             "category": category,
             "secondary": secondary,
             "sentiment": sentiment,
-            "polarity": polarity,
-            "subjectivity": subjectivity,
             "confidence": confidence,
+            "needs_review": needs_review,
             "language": language,
             "method": method,
             "classifier_version": classifier_version,
@@ -227,6 +230,74 @@ def effective_label(*, session: Session, answer_id: int) -> EffectiveLabel | Non
         )
     if automatic is not None:
         return EffectiveLabel(
-            answer_id, automatic.category, automatic.sentiment, False, automatic.method
+            answer_id,
+            automatic.category,
+            automatic.sentiment,
+            False,
+            automatic.method,
+            automatic.needs_review,
         )
     return None
+
+
+_EXAMPLES = TrainingExample.__table__  # type: ignore[attr-defined]
+_MODELS = ClassifierModel.__table__  # type: ignore[attr-defined]
+_INSERT_EXAMPLE = insert(_EXAMPLES)
+_MODEL_STAMP = core_select(_MODELS.c.id, _MODELS.c.sha256).order_by(desc(_MODELS.c.id)).limit(1)
+
+
+def insert_training_example(
+    connection: Connection,
+    *,
+    answer_id: int,
+    text: str,
+    language: str | None,
+    category: str,
+    sentiment: str | None,
+    source: str,
+    created_at: datetime | None = None,
+) -> None:
+    """Keep a labelled text of this instance as a training example (the caller commits)."""
+    connection.execute(
+        _INSERT_EXAMPLE,
+        {
+            "answer_id": answer_id,
+            "text": text,
+            "language": language,
+            "category": category,
+            "sentiment": sentiment,
+            "source": source,
+            "created_at": as_utc(created_at) if created_at else utcnow(),
+        },
+    )
+
+
+def list_training_examples(*, session: Session) -> list[TrainingExample]:
+    """Every training example of this instance, oldest first (a later one of the same
+    text wins when they are merged)."""
+    statement = select(TrainingExample).order_by(
+        col(TrainingExample.created_at), col(TrainingExample.id)
+    )
+    return list(session.exec(statement))
+
+
+def save_model(
+    *, session: Session, version: str, sha256: str, data: bytes, figures: dict[str, object]
+) -> ClassifierModel:
+    """Store a retrained model; being the newest row makes it the one in use."""
+    row = ClassifierModel(version=version, sha256=sha256, data=data, figures=figures)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def model_stamp(connection: Connection) -> tuple[int, str] | None:
+    """(id, sha256) of the newest stored model, or None: cheap to ask on every answer."""
+    row = connection.execute(_MODEL_STAMP).first()
+    return (int(row[0]), str(row[1])) if row is not None else None
+
+
+def model_data(connection: Connection, model_id: int) -> bytes | None:
+    """The bytes of one stored model."""
+    row = connection.execute(core_select(_MODELS.c.data).where(_MODELS.c.id == model_id)).first()
+    return bytes(row[0]) if row is not None else None

@@ -15,6 +15,7 @@ from storage.models import (
     Event,
     LabelCorrection,
     SurveyInvitation,
+    TrainingExample,
 )
 
 PROFILE_FIELDS = ("name", "language", "timezone", "plan", "monthly_revenue", "telegram_chat_id")
@@ -81,6 +82,7 @@ def forget_customer(*, session: Session, customer_id: int) -> None:
     """Delete every row about the customer (explicit deletes: SQLite may run without FKs)."""
     answer_ids = select(Answer.id).where(Answer.customer_id == customer_id)
     session.exec(delete(LabelCorrection).where(LabelCorrection.answer_id.in_(answer_ids)))
+    session.exec(delete(TrainingExample).where(TrainingExample.answer_id.in_(answer_ids)))
     session.exec(
         delete(AnswerClassification).where(AnswerClassification.answer_id.in_(answer_ids))
     )

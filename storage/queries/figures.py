@@ -78,6 +78,8 @@ class ReasonRow:
     customer_name: str | None
     customer_external_id: str
     revenue: float | None
+    # The model was unsure of the reason's or the details' label (see AnswerClassification).
+    needs_review: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +301,8 @@ def reason_rows(
         details.id,
         details_label.category,
         details_label.sentiment,
+        reason_label.needs_review,
+        details_label.needs_review,
     ]
     if not light:
         columns += [
@@ -333,11 +337,11 @@ def reason_rows(
         )
     rows = []
     for row in session.exec(statement):
-        (aid, iid, cid, at, choice, auto, auto_s, did, d_auto, d_s) = row[:10]
+        (aid, iid, cid, at, choice, auto, auto_s, did, d_auto, d_s, review, d_review) = row[:12]
         text = language = details_text = name = external = None
         revenue = None
         if not light:
-            text, language, details_text, name, external, fallback, data = row[10:]
+            text, language, details_text, name, external, fallback, data = row[12:]
             revenue = _revenue(data, fallback)
         rows.append(
             ReasonRow(
@@ -357,6 +361,7 @@ def reason_rows(
                 customer_name=name,
                 customer_external_id=external or "",
                 revenue=revenue,
+                needs_review=bool(review or d_review),
             )
         )
     return rows

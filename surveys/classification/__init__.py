@@ -1,9 +1,10 @@
-"""Churn-reason classification: category, sentiment, language and corrections.
+"""Churn-reason classification: a learned model for category, sentiment and language, the
+customer's own choice and managers' corrections.
 
-No chat-platform imports and no network: the lexicons ship inside the package.
+No chat-platform imports and no network: the model and its corpus ship inside the package.
 """
 
-from surveys.classification.classifier import CLASSIFIER_VERSION, Classifier
+from surveys.classification.classifier import Classifier
 from surveys.classification.corrections import CorrectionMatch, CorrectionMemory
 from surveys.classification.model import (
     CATEGORIES,
@@ -11,11 +12,11 @@ from surveys.classification.model import (
     SENTIMENTS,
     UNKNOWN_LANGUAGE,
     Classification,
+    Method,
 )
 
 __all__ = [
     "CATEGORIES",
-    "CLASSIFIER_VERSION",
     "LANGUAGES",
     "SENTIMENTS",
     "UNKNOWN_LANGUAGE",
@@ -23,4 +24,5 @@ __all__ = [
     "Classifier",
     "CorrectionMatch",
     "CorrectionMemory",
+    "Method",
 ]

@@ -1,8 +1,7 @@
-"""Evaluation of the classifier against labelled JSON lines: pure Python, no sklearn."""
+"""Evaluation of the classifier against labelled JSON lines: the scores in pure Python."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,15 +76,27 @@ def score_labels(
 
 
 def read_labelled(path: Path) -> list[dict[str, Any]]:
-    """Read labelled JSON lines (`id`, `text`, `lang`, `category`, `sentiment`)."""
+    """Read labelled JSON lines (`text`, `lang`, `category`, `sentiment`; `id` optional).
+
+    Raises ValueError naming the line for invalid JSON or a missing or unknown label.
+    """
+    examples = []
     with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def in_tuning_part(example_id: str, *, percent: int = 70) -> bool:
-    """Deterministic split: an id belongs to the tuning part when its hash says so."""
-    digest = hashlib.sha256(example_id.encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big") % 100 < percent
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError as error:
+                raise ValueError(f"{path}:{number}: invalid JSON ({error})") from None
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                raise ValueError(f"{path}:{number}: needs a JSON object with a text")
+            if item.get("category") not in CATEGORIES:
+                raise ValueError(f"{path}:{number}: missing or unknown category")
+            if item.get("sentiment") not in SENTIMENTS:
+                raise ValueError(f"{path}:{number}: missing or unknown sentiment")
+            examples.append(item)
+    return examples
 
 
 def language_group(language: str) -> str:
@@ -93,47 +104,76 @@ def language_group(language: str) -> str:
 
 
 def evaluate(classifier: Classifier, examples: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Classify labelled examples; score category and sentiment per language group.
+    """Classify labelled examples; score category and sentiment per language group and per
+    language.
 
     The language given in each example is passed as the hint, as the survey engine does
-    with the customer's language. Returns a JSON-ready dict, including the misclassified
-    examples under "errors".
+    with the customer's language. Returns a JSON-ready dict: "all", "en", "other" and one
+    entry per language present, plus the misclassified examples under "errors".
     """
-    gold: dict[str, dict[str, list[str]]] = {
-        group: {"category": [], "sentiment": [], "pred_category": [], "pred_sentiment": []}
-        for group in GROUPS
-    }
+    rows = list(examples)
+    results = classifier.classify_many(
+        [str(row.get("text") or "") for row in rows],
+        languages=[str(row.get("lang") or "") or None for row in rows],
+    )
+    return report_for(
+        rows,
+        [(result.category, result.sentiment, result.confidence) for result in results],
+    )
+
+
+def report_for(
+    rows: Sequence[Mapping[str, Any]], predicted: Sequence[tuple[str, str, float]]
+) -> dict[str, Any]:
+    """The `evaluate` report for given predictions (category, sentiment, confidence)."""
+    columns: dict[str, dict[str, list[str]]] = {}
     errors: list[dict[str, Any]] = []
-    for example in examples:
+    for example, (category, sentiment, confidence) in zip(rows, predicted, strict=True):
         language = str(example.get("lang") or "")
-        result = classifier.classify(str(example.get("text") or ""), language=language or None)
-        for group in ("all", language_group(language)):
-            gold[group]["category"].append(example["category"])
-            gold[group]["sentiment"].append(example["sentiment"])
-            gold[group]["pred_category"].append(result.category)
-            gold[group]["pred_sentiment"].append(result.sentiment)
-        if result.category != example["category"] or result.sentiment != example["sentiment"]:
+        for group in dict.fromkeys(("all", language_group(language), language or "unknown")):
+            column = columns.setdefault(
+                group, {"category": [], "sentiment": [], "pred_category": [], "pred_sentiment": []}
+            )
+            column["category"].append(example["category"])
+            column["sentiment"].append(example["sentiment"])
+            column["pred_category"].append(category)
+            column["pred_sentiment"].append(sentiment)
+        if category != example["category"] or sentiment != example["sentiment"]:
             errors.append(
                 {
                     "id": example.get("id"),
                     "lang": language,
                     "text": example.get("text"),
                     "gold": [example["category"], example["sentiment"]],
-                    "predicted": [result.category, result.sentiment],
-                    "method": result.method,
+                    "predicted": [category, sentiment],
+                    "confidence": confidence,
                 }
             )
     report: dict[str, Any] = {}
-    for group, columns in gold.items():
-        if not columns["category"]:
-            continue
+    for group in sorted(columns, key=_group_order):
+        column = columns[group]
         report[group] = {
             "category": score_labels(
-                columns["category"], columns["pred_category"], CATEGORIES
+                column["category"], column["pred_category"], CATEGORIES
             ).to_dict(),
             "sentiment": score_labels(
-                columns["sentiment"], columns["pred_sentiment"], SENTIMENTS
+                column["sentiment"], column["pred_sentiment"], SENTIMENTS
             ).to_dict(),
         }
     report["errors"] = errors
     return report
+
+
+def _group_order(group: str) -> tuple[int, str]:
+    fixed = ("all", "en", "other")
+    return (fixed.index(group), "") if group in fixed else (len(fixed), group)
+
+
+def headline(report: Mapping[str, Any]) -> dict[str, float]:
+    """The figures the targets are stated in, from an `evaluate` report."""
+    figures = {}
+    for group in ("all", "en", "other"):
+        if group in report:
+            figures[f"{group}_category_macro_f1"] = report[group]["category"]["macro_f1"]
+            figures[f"{group}_sentiment_accuracy"] = report[group]["sentiment"]["accuracy"]
+    return figures

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,18 +24,26 @@ LANGUAGES: tuple[str, ...] = ("en", "hu", "lv", "fa", "zh", "ko", "es", "de")
 UNKNOWN_LANGUAGE = "unknown"
 
 
+class Method(enum.StrEnum):
+    """How a label was decided."""
+
+    MODEL = "model"
+    CUSTOMER_CHOICE = "customer_choice"
+    CORRECTION = "correction"
+    EMPTY = "empty"
+
+
 @dataclass(frozen=True, slots=True)
 class Classification:
-    """What the classifier says about one answer, and how it decided."""
+    """What the classifier says about one answer, and how sure it is."""
 
     category: str
     secondary: tuple[str, ...]
     sentiment: str
-    polarity: float | None
-    subjectivity: float | None
     confidence: float
     language: str
     method: str
+    needs_review: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (secondary as a list)."""

@@ -11,12 +11,20 @@ from sqlalchemy import Connection
 from sqlmodel import Session
 
 from storage.clock import utcnow
-from storage.models import Answer, AnswerClassification, LabelCorrection
+from storage.models import Answer, AnswerClassification, ExampleSource, LabelCorrection
 from storage.queries import classification as queries
 from storage.queries.answering import NewAnswer, StoredAnswer
 from surveys.classification.classifier import Classifier
+from surveys.classification.corpus import MAX_TEXT_CHARS
 from surveys.classification.corrections import CorrectionMemory
-from surveys.classification.model import CATEGORIES, SENTIMENTS, Classification
+from surveys.classification.learned import LearnedModel, sha256
+from surveys.classification.model import (
+    CATEGORIES,
+    SENTIMENTS,
+    UNKNOWN_LANGUAGE,
+    Classification,
+    Method,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +52,11 @@ def classify_answer(
         category=result.category,
         secondary=list(result.secondary),
         sentiment=result.sentiment,
-        polarity=result.polarity,
-        subjectivity=result.subjectivity,
         confidence=result.confidence,
         language=result.language,
         method=result.method,
         classifier_version=classifier.version,
+        needs_review=result.needs_review,
         fresh=fresh,
     )
 
@@ -96,11 +103,9 @@ def classification_for(
             category=choice_key,
             secondary=(),
             sentiment="neutral",
-            polarity=None,
-            subjectivity=None,
             confidence=1.0 if choice_key != "other" else 0.0,
-            language=language or "unknown",
-            method="customer_choice",
+            language=language or UNKNOWN_LANGUAGE,
+            method=Method.CUSTOMER_CHOICE,
         )
     if not text:
         return None
@@ -126,15 +131,33 @@ def relabel(
         raise ValueError(f"unknown sentiment {sentiment!r}; use one of: {', '.join(SENTIMENTS)}")
     if not corrected_by.strip():
         raise ValueError("corrected_by must name who made the correction")
-    if session.get(Answer, answer_id) is None:
+    answer = session.get(Answer, answer_id)
+    if answer is None:
         raise ValueError(f"no answer with id {answer_id}")
-    return queries.add_correction(
+    correction = queries.add_correction(
         session=session,
         answer_id=answer_id,
         category=category,
         sentiment=sentiment,
         corrected_by=corrected_by.strip(),
     )
+    text = teaching_text(answer.text)
+    if text:
+        queries.insert_training_example(
+            session.connection(),
+            answer_id=answer_id,
+            text=text,
+            language=answer.language,
+            category=category,
+            sentiment=sentiment,
+            source=ExampleSource.RELABEL,
+        )
+    return correction
+
+
+def teaching_text(text: str | None) -> str:
+    """The text a training example keeps: stripped, without NUL, bounded like the corpus."""
+    return (text or "").replace("\x00", "").strip()[:MAX_TEXT_CHARS]
 
 
 def load_correction_memory(*, session: Session) -> CorrectionMemory:
@@ -142,12 +165,29 @@ def load_correction_memory(*, session: Session) -> CorrectionMemory:
     return CorrectionMemory(queries.list_corrections_with_text(session=session))
 
 
+def current_model(connection: Connection, base: Classifier) -> Classifier:
+    """`base` with the newest model retrained for this instance, if there is one."""
+    stamp = queries.model_stamp(connection)
+    if stamp is None:
+        return base
+    return base.with_model(_stored_model(connection, stamp))
+
+
+def _stored_model(connection: Connection, stamp: tuple[int, str]) -> LearnedModel:
+    data = queries.model_data(connection, stamp[0])
+    if data is None or sha256(data) != stamp[1]:
+        raise ValueError(f"stored model {stamp[0]} does not match its recorded sha256")
+    return LearnedModel.from_bytes(data)
+
+
 def reclassify(*, session: Session, classifier: Classifier, since: datetime | None = None) -> int:
     """Re-run the classifier over stored answers; corrections stay and keep winning.
 
-    The classifier consults the current corrections, so similar texts learn from them.
-    Returns how many answers got a new classification (the caller commits).
+    The instance's newest retrained model is used when there is one, and the classifier
+    consults the current corrections, so similar texts learn from them. Returns how many
+    answers got a new classification (the caller commits).
     """
+    classifier = current_model(session.connection(), classifier)
     classifier = classifier.with_corrections(load_correction_memory(session=session))
     count = 0
     for answer in queries.iter_answers_to_classify(session=session, since=since):
@@ -157,18 +197,22 @@ def reclassify(*, session: Session, classifier: Classifier, since: datetime | No
 
 
 class ClassifyOnArrival:
-    """The survey engine's answer hook: classify each stored answer as it arrives.
+    """The survey engine's answer hook: classify each stored answer as it arrives, and keep
+    a text answer next to a tapped reason as a training example of this instance.
 
-    Corrections teach the classifier, and another instance may have added one, so the
-    memory of corrections is checked on every text answer; it is rebuilt only when the
-    table changed (a cheap count and highest id), not read in full each time. The hook
-    runs in worker threads, hence the lock.
+    Corrections teach the classifier, and `classify retrain` (on any instance) may have
+    stored a new model, so both are checked on every text answer; the memory and the model
+    are rebuilt only when their stamps changed (a cheap count/highest id, the newest model's
+    id and sha256), not read in full each time. The hook runs in worker threads, hence the
+    lock.
     """
 
     def __init__(self, classifier: Classifier) -> None:
+        self._base = classifier
         self._classifier = classifier
         self._learned = classifier
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[tuple[int, int], tuple[int, str] | None] | None = None
+        self._model_stamp: tuple[int, str] | None = None
         self._lock = threading.Lock()
 
     def __call__(
@@ -206,20 +250,38 @@ class ClassifyOnArrival:
                 category=result.category,
                 secondary=list(result.secondary),
                 sentiment=result.sentiment,
-                polarity=result.polarity,
-                subjectivity=result.subjectivity,
                 confidence=result.confidence,
                 language=result.language,
                 method=result.method,
                 classifier_version=classifier.version,
                 classified_at=utcnow(),
+                needs_review=result.needs_review,
+            )
+        teaching = reason if answer.question_key != REASON_QUESTION else answer.choice_key
+        if teaching_text(answer.text) and teaching in CATEGORIES and teaching != "other":
+            queries.insert_training_example(
+                connection,
+                answer_id=answer_id,
+                text=teaching_text(answer.text),
+                language=answer.language,
+                category=teaching,
+                sentiment=None,
+                source=ExampleSource.BUTTON,
             )
         return result
 
     def _with_current_corrections(self, connection: Connection) -> Classifier:
-        stamp = queries.corrections_stamp(connection)
+        model_stamp = queries.model_stamp(connection)
+        stamp = (queries.corrections_stamp(connection), model_stamp)
         with self._lock:
             if stamp != self._stamp:
+                if model_stamp != self._model_stamp:
+                    self._classifier = (
+                        self._base
+                        if model_stamp is None
+                        else self._base.with_model(_stored_model(connection, model_stamp))
+                    )
+                    self._model_stamp = model_stamp
                 memory = CorrectionMemory(queries.corrections_with_text(connection))
                 self._learned = self._classifier.with_corrections(memory)
                 self._stamp = stamp

@@ -35,6 +35,8 @@ from surveys.reports.text import scrub
 
 RELABEL_ACTION = "churnbot_relabel"
 RELABEL_BLOCK_PREFIX = "relabel:"
+# After a label the model was unsure of (below its review threshold).
+REVIEW_MARK = " (needs review)"
 DETRACTOR_AT_MOST = queries.LOW_CSAT
 QUOTE_LIMIT = 500
 SLACK_USER_PREFIX = "slack:"
@@ -117,10 +119,14 @@ def _status_words(invitation: SurveyInvitation, finished: str) -> str:
     return finished
 
 
-def _reason_line(category: str | None, correction: LabelCorrection | None) -> str:
+def _reason_line(
+    category: str | None, correction: LabelCorrection | None, *, needs_review: bool = False
+) -> str:
     reason = category_label(category) if category else "not classified"
     if correction is not None:
         reason += f" (set by {who_set(correction.corrected_by)})"
+    elif needs_review:
+        reason += REVIEW_MARK
     return reason
 
 
@@ -137,7 +143,7 @@ def _exit_alert(
     quote = scrub((row.details_text or row.text or "").strip(), names=[customer.name])
     revenue = f"{money(row.revenue)}/month" if row.revenue is not None else "unknown"
     status = _status_words(invitation, "completed")
-    reason = _reason_line(labelled.category, correction)
+    reason = _reason_line(labelled.category, correction, needs_review=labelled.needs_review)
     lines = [
         f":wave: *Exit survey {status}* by {who}",
         f"*Reason:* {reason} · *Sentiment:* {labelled.sentiment} · *Revenue lost:* {revenue}",
@@ -175,7 +181,11 @@ def _detractor_alert(
         if customer.monthly_revenue is not None
         else "unknown"
     )
-    reason = _reason_line(label.category if label else None, correction)
+    reason = _reason_line(
+        label.category if label else None,
+        correction,
+        needs_review=label is not None and label.needs_review,
+    )
     sentiment = (label.sentiment if label else None) or "unknown"
     context = ""
     if invitation.event_id is not None:

@@ -244,6 +244,7 @@ class Figures:
     generated_at: datetime
     answered_exits: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    needs_review: int = 0
 
     def reason(self, category: str) -> ReasonFigure | None:
         return next((reason for reason in self.reasons if reason.category == category), None)
@@ -254,6 +255,7 @@ class LabelledReason:
     row: queries.ReasonRow
     category: str
     sentiment: str
+    needs_review: bool = False
 
 
 def effective_labels(
@@ -273,12 +275,14 @@ def effective_labels(
             correction = max(found, key=lambda c: (c.corrected_at, c.id))
             category = correction.category
             sentiment = correction.sentiment or automatic_sentiment
+            review = False
         else:
             category = row.automatic or row.choice or "other"
             if category == "other" and row.details_automatic not in (None, "other"):
                 category = row.details_automatic  # type: ignore[assignment]
             sentiment = automatic_sentiment
-        labelled.append(LabelledReason(row, category, sentiment))
+            review = row.needs_review
+        labelled.append(LabelledReason(row, category, sentiment, review))
     return labelled
 
 
@@ -398,4 +402,5 @@ def compute_figures(
         health=health,
         generated_at=now,
         answered_exits=total,
+        needs_review=sum(1 for item in current if item.needs_review),
     )

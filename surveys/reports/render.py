@@ -144,7 +144,13 @@ def summary_text(figures: Figures, title: str) -> str:
         f"(churn {customers.churn_rate.display()}, "
         f"revenue churn {customers.revenue_churn.display()}); top reasons: {reasons}; "
         f"{plural(figures.health.at_risk_count, 'customer')} at risk."
+        + (f" {needing_review(figures.needs_review)}." if figures.needs_review else "")
     )
+
+
+def needing_review(count: int) -> str:
+    """`1 label needs review`, `3 labels need review`."""
+    return f"{plural(count, 'label')} {'needs' if count == 1 else 'need'} review"
 
 
 def summary_blocks(figures: Figures, *, title: str | None = None) -> Rendered:
@@ -161,6 +167,12 @@ def summary_blocks(figures: Figures, *, title: str | None = None) -> Rendered:
             blocks.section(
                 f"*Top reasons* ({plural(figures.answered_exits, 'exit survey answer')}, "
                 f"vs {compared_with(figures)})"
+                + (
+                    f"\n{needing_review(figures.needs_review)}"
+                    " (the model was unsure): check them with `/churn relabel`"
+                    if figures.needs_review
+                    else ""
+                )
             )
         )
         for reason in top:

@@ -7,7 +7,7 @@ Invitations that finished before this revision were alerted (or not) by the old 
 are recorded as `none`, so the first sweep does not alert them again.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-01 16:20:00
 """
 
@@ -18,7 +18,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

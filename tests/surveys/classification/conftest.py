@@ -1,21 +1,37 @@
-"""Fixtures for the classification tests: one classifier and the dev set's location."""
+"""Fixtures for the classification tests: the shipped classifier, corpus and dev set."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from surveys.classification import Classifier
+from surveys.classification.corpus import Example, read_corpus
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-DEV_SET = REPO_ROOT / ".." / "shared" / "data" / "churn_reasons_dev.jsonl"
+DEV_SET = Path(
+    os.environ.get("CHURN_DEV_SET")
+    or REPO_ROOT / ".." / "shared" / "data" / "churn_reasons_dev.jsonl"
+)
 PROBE_SET = Path(__file__).with_name("probe_set.jsonl")
 
 
 @pytest.fixture(scope="session")
 def classifier() -> Classifier:
     return Classifier.load()
+
+
+@pytest.fixture(scope="session")
+def corpus() -> list[Example]:
+    return read_corpus()
+
+
+@pytest.fixture(scope="session")
+def small_corpus(corpus: list[Example]) -> list[Example]:
+    """Every fifteenth example: enough to train on in a second, every category present."""
+    return corpus[::15]
 
 
 @pytest.fixture(scope="session")

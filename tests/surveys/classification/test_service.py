@@ -8,16 +8,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine
 from sqlalchemy import text as text_sql
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from storage.clock import utcnow
 from storage.db import make_engine, upgrade
-from storage.models import Answer, Customer, SurveyInvitation
+from storage.models import Answer, Customer, ExampleSource, SurveyInvitation, TrainingExample
 from storage.queries import answering
 from storage.queries import classification as queries
-from storage.queries.answering import NewAnswer
+from storage.queries import customers as customer_queries
+from storage.queries.answering import NewAnswer, StoredAnswer
 from storage.session import run_statements
 from surveys.classification import Classifier
+from surveys.classification.corpus import Example
+from surveys.classification.learned import sha256
+from surveys.classification.retraining import retrain
 from surveys.classification.service import (
     ClassifyOnArrival,
     classify_answer,
@@ -25,6 +29,7 @@ from surveys.classification.service import (
     reclassify,
     relabel,
 )
+from surveys.classification.training import train
 
 
 @pytest.fixture
@@ -106,7 +111,6 @@ def test_details_text_keeps_the_reason_choice_as_primary(
         assert row.category == "price"
         assert row.method == "customer_choice"
         assert row.sentiment == "negative"
-        assert "bugs_reliability" in row.secondary
 
 
 def test_other_choice_lets_the_text_decide(engine: Engine, classifier: Classifier) -> None:
@@ -146,7 +150,7 @@ def test_unsolicited_feedback_is_classified_on_its_own(
         answer = _answer(session, question_key="feedback", text="zu teuer geworden")
         row = classify_answer(session=session, answer=answer, classifier=classifier)
         assert row is not None
-        assert (row.category, row.language, row.polarity) == ("price", "de", None)
+        assert (row.category, row.language, row.needs_review) == ("price", "de", False)
 
 
 def test_saving_twice_updates_the_same_row(engine: Engine, classifier: Classifier) -> None:
@@ -222,18 +226,25 @@ def test_reclassify_since_skips_older_answers(engine: Engine, classifier: Classi
         assert reclassify(session=session, classifier=classifier, since=since) == 1
 
 
-def _arrive(engine: Engine, hook: ClassifyOnArrival, text: str) -> str:
-    """Store `text` as unsolicited feedback through the answer path; return its category."""
+def _arrive(
+    engine: Engine,
+    hook: ClassifyOnArrival,
+    text: str,
+    *,
+    question_key: str = "feedback",
+    answers: tuple[StoredAnswer, ...] = (),
+) -> str:
+    """Store `text` through the answer path (after `answers`); return its category."""
     with Session(engine) as session:
         customer_id = _answer(session, question_key="feedback", text="seed").customer_id
         session.commit()
     answer = NewAnswer(
-        customer_id=customer_id, question_key="feedback", text=text, answered_at=utcnow()
+        customer_id=customer_id, question_key=question_key, text=text, answered_at=utcnow()
     )
 
     def work(connection: Connection) -> str:
         answer_id = answering.insert_answer(connection, answer)
-        result = hook(connection=connection, answer_id=answer_id, answer=answer, answers=())
+        result = hook(connection=connection, answer_id=answer_id, answer=answer, answers=answers)
         assert result is not None
         stored = connection.execute(
             text_sql("SELECT category FROM answer_classification WHERE answer_id = :id"),
@@ -265,3 +276,134 @@ def test_answers_arriving_after_each_new_correction_follow_it(
         session.commit()
     assert before != "competitor"
     assert _arrive(engine, hook, second + "!") == "competitor"
+
+
+def _examples(engine: Engine) -> list[tuple[str, str, str | None, str]]:
+    with Session(engine) as session:
+        return [
+            (row.text, row.category, row.sentiment, row.source)
+            for row in queries.list_training_examples(session=session)
+        ]
+
+
+def test_text_next_to_a_tapped_reason_is_kept_as_a_training_example(
+    engine: Engine, classifier: Classifier
+) -> None:
+    hook = ClassifyOnArrival(classifier)
+    tapped = (StoredAnswer(id=10_000, question_key="reason", choice_key="felt_ignored"),)
+    category = _arrive(
+        engine, hook, "you never once checked in on us", question_key="details", answers=tapped
+    )
+    _arrive(
+        engine,
+        hook,
+        "meh",
+        question_key="details",
+        answers=(StoredAnswer(id=10_001, question_key="reason", choice_key="other"),),
+    )
+    _arrive(engine, hook, "too expensive")
+    assert category == "felt_ignored"
+    assert _examples(engine) == [
+        ("you never once checked in on us", "felt_ignored", None, ExampleSource.BUTTON)
+    ]
+
+
+def test_a_relabel_of_a_text_answer_is_kept_as_a_training_example(engine: Engine) -> None:
+    with Session(engine) as session:
+        text_answer = _answer(session, question_key="feedback", text="  they changed it all \x00")
+        button = _answer(session, question_key="reason", choice_key="price")
+        for answer in (text_answer, button):
+            relabel(
+                session=session,
+                answer_id=answer.id,  # type: ignore[arg-type]
+                category="low_value",
+                sentiment="negative",
+                corrected_by="ann",
+            )
+        session.commit()
+    assert _examples(engine) == [
+        ("they changed it all", "low_value", "negative", ExampleSource.RELABEL)
+    ]
+
+
+def test_forgetting_a_customer_deletes_their_training_examples(engine: Engine) -> None:
+    with Session(engine) as session:
+        answer = _answer(session, question_key="feedback", text="my own words")
+        relabel(session=session, answer_id=answer.id, category="other", corrected_by="m")  # type: ignore[arg-type]
+        session.commit()
+        customer_queries.forget_customer(session=session, customer_id=answer.customer_id)
+        session.commit()
+        assert session.exec(select(TrainingExample)).all() == []
+
+
+def test_low_confidence_answers_are_stored_as_needing_review(
+    engine: Engine, classifier: Classifier
+) -> None:
+    unsure = Classifier(classifier.model)
+    unsure.review_below = 1.01
+    with Session(engine) as session:
+        answer = _answer(session, question_key="feedback", text="too expensive")
+        row = classify_answer(session=session, answer=answer, classifier=unsure)
+        session.commit()
+        assert row is not None
+        assert row.needs_review is True
+
+
+def _everything_is(category: str, examples: list[Example]) -> bytes:
+    relabelled = [Example(e.text, e.lang, category, e.sentiment) for e in examples]
+    return train(relabelled, corpus_hash="test", folds=2).to_bytes()
+
+
+def test_a_model_stored_by_retrain_is_used_on_the_next_answer_without_restart(
+    engine: Engine, classifier: Classifier, small_corpus: list[Example]
+) -> None:
+    hook = ClassifyOnArrival(classifier)
+    assert _arrive(engine, hook, "too expensive") == "price"
+    data = _everything_is("competitor", small_corpus[:60])
+    with Session(engine) as session:
+        queries.save_model(
+            session=session, version="test-model", sha256=sha256(data), data=data, figures={}
+        )
+        session.commit()
+    assert _arrive(engine, hook, "too expensive") == "competitor"
+    with Session(engine) as session:
+        answer = _answer(session, question_key="feedback", text="way too expensive")
+        session.commit()
+        reclassify(session=session, classifier=classifier)
+        session.commit()
+        row = queries.get_classification(session=session, answer_id=answer.id)  # type: ignore[arg-type]
+        assert row is not None
+        assert (row.category, row.classifier_version) == ("competitor", "linear-test-60")
+
+
+def test_a_stored_model_with_a_wrong_checksum_is_refused(
+    engine: Engine, classifier: Classifier, small_corpus: list[Example]
+) -> None:
+    data = _everything_is("competitor", small_corpus[:60])
+    with Session(engine) as session:
+        queries.save_model(session=session, version="x", sha256="0" * 64, data=data, figures={})
+        session.commit()
+        with pytest.raises(ValueError, match="sha256"):
+            reclassify(session=session, classifier=classifier)
+
+
+def test_retrain_refuses_a_worse_model_unless_forced(
+    engine: Engine, classifier: Classifier, small_corpus: list[Example]
+) -> None:
+    with Session(engine) as session:
+        answer = _answer(session, question_key="feedback", text="nobody ever called us back")
+        relabel(session=session, answer_id=answer.id, category="felt_ignored", corrected_by="m")  # type: ignore[arg-type]
+        session.commit()
+        refused = retrain(session=session, base=classifier, corpus=small_corpus, folds=2)
+        session.commit()
+        assert refused.instance_examples == 1
+        assert not refused.installed
+        assert queries.model_stamp(session.connection()) is None
+        forced = retrain(
+            session=session, base=classifier, corpus=small_corpus, folds=2, force=True
+        )
+        session.commit()
+        assert forced.installed
+        assert forced.before == refused.before
+        stamp = queries.model_stamp(session.connection())
+        assert stamp is not None
