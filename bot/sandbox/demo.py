@@ -77,7 +77,7 @@ ANSWER_RATE = 0.8
 SOMETHING_ELSE_SHARE = 0.15  # exit answers that pick "Something else" and explain in words
 EVENT_HOUR = timedelta(hours=10)  # the simulated time of day at which each day is played
 EVENT_AGE = timedelta(minutes=90)  # events are reported this long after they occurred
-WAIT = 60.0  # seconds for one step of the day; longer means the application is stuck
+WAIT = 60.0  # seconds without progress in one step of the day: the application is stuck
 POLL = 0.02
 
 
@@ -530,18 +530,23 @@ class Simulation:
 
     # --- joining ----------------------------------------------------------------------------
 
-    def _profile_events(self, person: SimCustomer, since: datetime) -> list[dict[str, Any]]:
+    def _profile_events(
+        self, person: SimCustomer, since: datetime, *, chat: bool = False
+    ) -> list[dict[str, Any]]:
+        profile: dict[str, Any] = {
+            "language": person.language,
+            "plan": person.plan,
+            "monthly_revenue": PLANS[person.plan],
+        }
+        if chat:
+            profile["telegram_chat_id"] = person.chat_id
         return [
             {
                 "event_id": f"demo:profile:{person.external_id}",
                 "type": events.CUSTOMER_UPSERTED,
                 "customer_id": person.external_id,
                 "occurred_at": since.isoformat(),
-                "data": {
-                    "language": person.language,
-                    "plan": person.plan,
-                    "monthly_revenue": PLANS[person.plan],
-                },
+                "data": profile,
             },
             {
                 "event_id": f"demo:start:{person.external_id}",
@@ -553,20 +558,24 @@ class Simulation:
         ]
 
     async def onboard(self, start: datetime) -> None:
-        """The customers of before the first day: profiles, subscriptions, linked chats."""
+        """The customers of before the first day: profiles with their Telegram chats, as a
+        business brings its existing customers in (`customers import`, or the chat id in
+        `customer.upserted`), and their subscriptions. Customers who join later link their
+        chat with a deep link, in Telegram."""
         existing = [person for person in self.story.people if person.joined_day is None]
-        batch = [
-            event
-            for person in existing
-            for event in self._profile_events(person, start - timedelta(days=person.since_days))
-        ]
-        await self.post_events(batch)
         step = 1000
         for offset in range(0, len(existing), step):
-            await self._link(existing[offset : offset + step])
+            batch = [
+                event
+                for person in existing[offset : offset + step]
+                for event in self._profile_events(
+                    person, start - timedelta(days=person.since_days), chat=True
+                )
+            ]
+            await self.post_events(batch)
             self.progress.print(
-                f"customers linked their chats: {min(offset + step, len(existing))}"
-                f"/{len(existing)} ({self.elapsed():.0f} s)"
+                f"customers imported: {min(offset + step, len(existing))}/{len(existing)}"
+                f" ({self.elapsed():.0f} s)"
             )
 
     async def _link(self, people: Sequence[SimCustomer]) -> None:
@@ -763,10 +772,13 @@ class Simulation:
         return count
 
     async def _until(self, count: Callable[[], Awaitable[int]], target: int, what: str) -> None:
-        """Wait until `count()` reaches `target`; stuck means a bug: say so."""
-        deadline = time.monotonic() + WAIT
+        """Wait until `count()` reaches `target`; no progress for WAIT seconds means the
+        application is stuck: say so rather than wait forever."""
+        deadline, before = time.monotonic() + WAIT, -1
         while (done := await count()) < target:
-            if time.monotonic() > deadline:
+            if done > before:
+                deadline, before = time.monotonic() + WAIT, done
+            elif time.monotonic() > deadline:
                 raise RuntimeError(
                     f"demo stuck at {self.clock.now:%Y-%m-%d}: {what}: {done} of {target}"
                 )
