@@ -60,8 +60,7 @@ function renderChat(messages) {
     // Persian answers read right to left whoever wrote them.
     bubble.dir = "auto";
     const body = document.createElement("div");
-    body.className = "text";
-    body.dir = "auto";
+    body.className = "text";  // no dir of its own: the bubble's "auto" reads this text
     body.textContent = message.text || message.caption || "";
     bubble.append(body);
     const meta = document.createElement("div");
