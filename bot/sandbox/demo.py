@@ -76,7 +76,7 @@ SETTLED_DAYS = 21  # tickets and cancellations come from customers at least this
 INVOLUNTARY_SHARE = 0.1
 ANSWER_RATE = 0.8
 SOMETHING_ELSE_SHARE = 0.15  # exit answers that pick "Something else" and explain in words
-EVENT_HOUR = timedelta(hours=10)  # the simulated time of day at which each day is played
+DAY_OFFSET = timedelta(hours=1)  # each simulated day is played this long after the run time
 EVENT_AGE = timedelta(minutes=90)  # events are reported this long after they occurred
 WAIT = 60.0  # seconds without progress in one step of the day: the application is stuck
 POLL = 0.02
@@ -663,7 +663,7 @@ class Simulation:
 
     async def run_days(self, start: datetime) -> None:
         for day in range(self.story.days):
-            self.clock.now = start + timedelta(days=day) + EVENT_HOUR
+            self.clock.now = start + timedelta(days=day) + DAY_OFFSET
             await self._day(self.story.on(day))
             if day % 7 == 6:
                 week = day // 7

@@ -28,7 +28,7 @@ from tests.auxil.sandbox_process import churnbot_command, clean_env
 
 pytestmark = pytest.mark.e2e
 
-CUSTOMERS, WEEKS, SEED = "150", "2", "3"
+CUSTOMERS, WEEKS, SEED = "300", "2", "3"
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def test_the_same_seed_prints_the_same_output_and_stores_the_same_answers(
     # Compared in the fixture byte for byte; here, that it is a real story worth comparing.
     assert "weekly summary " in run.stdout
     second_story = _stored_story(run.url)
-    assert len(second_story) > 50
+    assert len(second_story) > 20
     assert {row[4] for row in second_story if row[4]}, "no written answers to compare"
     assert second_story == first_story
 
