@@ -85,9 +85,7 @@ def _stored_story(url: str) -> list[tuple[object, ...]]:
                 AnswerClassification.sentiment,
             )
             .join(Customer, col(Customer.id) == col(Answer.customer_id))
-            .outerjoin(
-                AnswerClassification, col(AnswerClassification.answer_id) == col(Answer.id)
-            )
+            .outerjoin(AnswerClassification, col(AnswerClassification.answer_id) == col(Answer.id))
             .order_by(col(Customer.external_id), col(Answer.answered_at), Answer.question_key)
         ).all()
     engine.dispose()
