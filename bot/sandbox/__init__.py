@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pydantic import SecretStr
 
 from bot.sandbox.server import (
+    ADMIN_USER_ID,
     ALERTS_CHANNEL,
     BOT_TOKEN,
     BOT_USERNAME,
@@ -72,6 +73,8 @@ def sandbox_settings(
         slack_summary_channel=summary_channel,
         slack_alerts_channel=ALERTS_CHANNEL,
         slack_manager_ids=[MANAGER_ID],
+        # The page's "as admin" messages come from this user, so /stats and /reasons work.
+        telegram_admin_ids=[ADMIN_USER_ID],
         events_api_token=SecretStr(server.events_token),
         telegram_webhook_secret=None,
         secret_key=SecretStr(secrets.token_urlsafe(48)),

@@ -1,17 +1,27 @@
 """`churnbot demo`: weeks of simulated customers on the sandbox stand-ins, then the summary.
 
-The real application runs (`bot.app.serve`: PTB polling, the delivery job, the HTTP server,
-Slack alerts) against the stand-ins, with a simulated clock that the script moves day by
-day. Events go to `POST /api/events`; customers answer by pushing updates to the Telegram
-stand-in, which the real handlers receive over HTTP. At the end the real weekly-summary code
-posts last week to the Slack stand-in, and the chart it uploaded is saved to a file.
+The real application runs (`bot.app.serve`: PTB polling, the HTTP server, Slack alerts)
+against the stand-ins, with a simulated clock that the script moves day by day. Events go
+to `POST /api/events`; customers answer by pushing updates to the Telegram stand-in, which
+the real handlers receive over HTTP. At the end the real weekly-summary code posts last week
+to the Slack stand-in, and the chart it uploaded is saved to a file.
+
+Same seed, same story, byte for byte: the whole story (who joins, who opens a ticket, who
+cancels, every tap and every sentence) is drawn from the seed before anything runs; the
+weeks end at the latest scheduled summary run (`SUMMARY_SCHEDULE`), not at the wall clock's
+second; and the script drives the real delivery code (`surveys.delivery.Delivery`) itself
+after each move of the clock, instead of racing the scheduler's wall-clock interval, so a
+survey is sent, reminded and expired on the same simulated day in every run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import enum
 import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -21,18 +31,23 @@ from typing import Any
 import httpx
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlalchemy.engine import make_url
-from sqlmodel import select
+from sqlmodel import col, select
+from telegram import Bot
 
 from bot.sandbox import sandbox_settings
 from bot.sandbox.server import SandboxServer, chat_id_for
 from bot.settings import Settings
+from storage.clock import as_utc
 from storage.models import Answer, Customer, Event, InvitationStatus, SurveyInvitation
 from storage.queries import customers as customer_queries
 from storage.session import run_unit
 from surveys import events
+from surveys.delivery import Delivery, DeliveryPolicy
+from surveys.quiet_hours import QuietHours
+from surveys.reports.periods import week_label
+from surveys.reports.weekly import Schedule
 
 DEMO_DATABASE_URL = "sqlite:///churnbot-demo.db"
 # Its own channel, so a sandbox started on the demo's database still posts its own summary.
@@ -51,12 +66,28 @@ REASONS = {
     "billing_issue": 0.05,
     "felt_ignored": 0.04,
 }
-CANCEL_SHARE = 0.25
+# Rates a subscription business would recognise: about 2% of customers cancel in a month
+# and a little more than that sign up, so the base grows slowly.
+MONTHLY_CHURN = 0.02
+MONTHLY_GROWTH = 0.03
+DAYS_PER_MONTH = 30.0
+WEEKLY_TICKETS = 0.04  # share of active customers with a support ticket closed in a week
+SETTLED_DAYS = 21  # tickets and cancellations come from customers at least this old
 INVOLUNTARY_SHARE = 0.1
-INTERACTION_SHARE = 0.6
 ANSWER_RATE = 0.8
 SOMETHING_ELSE_SHARE = 0.15  # exit answers that pick "Something else" and explain in words
-WAIT = 5.0  # seconds for one step of one customer (survey arrives, answer lands)
+DAY_OFFSET = timedelta(hours=1)  # each simulated day is played this long after the run time
+EVENT_AGE = timedelta(minutes=90)  # events are reported this long after they occurred
+WAIT = 60.0  # seconds without progress in one step of the day: the application is stuck
+POLL = 0.02
+
+
+class Kind(enum.StrEnum):
+    """What happens to a customer on a simulated day."""
+
+    JOIN = "join"
+    TICKET = "ticket"
+    CANCEL = "cancel"
 
 
 class SimClock:
@@ -75,13 +106,56 @@ class SimCustomer:
     language: str
     plan: str
     chat_id: int
-    interaction_day: int | None = None
+    joined_day: int | None  # None: a customer since before the simulated weeks
+    since_days: int  # for those: how many days before the first simulated day they started
+    answers: bool  # answers surveys at all (the others let them remind and expire)
+    ces: int  # their onboarding answer (effort score, 1-7), when they get that survey
     cancel_day: int | None = None
+
+
+@dataclass(frozen=True)
+class Happening:
+    """One event of the story, with the answer the customer will give to its survey."""
+
+    day: int
+    kind: Kind
+    person: SimCustomer
+    score: int = 5  # a ticket's CSAT
+    reason: str = "price"  # a cancellation's reason
     voluntary: bool = True
-    answers: bool = True
-    score: int = 5
-    reason: str = "price"
-    log: list[str] = field(default_factory=list)
+    other: bool = False  # the exit answer is "Something else" with the reason in words
+    text: str | None = None  # the follow-up answer; None taps Skip
+
+
+@dataclass
+class Story:
+    people: list[SimCustomer]
+    happenings: list[Happening]
+    weeks: int
+
+    @property
+    def days(self) -> int:
+        return self.weeks * 7
+
+    def on(self, day: int) -> list[Happening]:
+        return [happening for happening in self.happenings if happening.day == day]
+
+    def week_figures(self, week: int) -> tuple[int, int, int]:
+        """(customers at the start of the week, new in it, lost in it), by the plan."""
+        first, last = week * 7, week * 7 + 7
+        at_start = sum(
+            1
+            for person in self.people
+            if (person.joined_day is None or person.joined_day < first)
+            and (person.cancel_day is None or person.cancel_day >= first)
+        )
+        new = sum(1 for person in self.people if _within(person.joined_day, first, last))
+        lost = sum(1 for person in self.people if _within(person.cancel_day, first, last))
+        return at_start, new, lost
+
+
+def _within(day: int | None, first: int, last: int) -> bool:
+    return day is not None and first <= day < last
 
 
 @dataclass(frozen=True)
@@ -107,7 +181,7 @@ def run_demo(
     console: Console | None = None,
 ) -> DemoResult:
     """Run the simulation and print its figures; the database is DATABASE_URL or a fresh
-    sqlite:///churnbot-demo.db."""
+    sqlite:///churnbot-demo.db. Progress goes to stderr, one line per simulated week."""
     console = console or Console(soft_wrap=True)
     if "database_url" not in settings.model_fields_set:
         _remove_sqlite(DEMO_DATABASE_URL)
@@ -139,53 +213,134 @@ def load_texts() -> dict[str, Any]:
     return yaml.safe_load(raw)
 
 
-def plan_customers(count: int, days: int, rng: random.Random) -> list[SimCustomer]:
-    """Who the customers are and what happens to each of them on which day."""
-    people = []
+def _pick(rng: random.Random, weights: dict[str, float]) -> str:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def plan_story(count: int, weeks: int, seed: int, texts: dict[str, Any]) -> Story:
+    """The whole story, drawn from `seed` alone: who the customers are, who joins in which
+    week, and who opens a ticket or cancels on which day, with their answers.
+
+    `count` customers in all: most are customers at the start, and a few join each week
+    (at least one while there are customers left to join). Cancellations follow
+    MONTHLY_CHURN of the customers present at each week's start; the fraction a small base
+    cannot lose this week is carried to the next, so the rate holds at every size.
+    """
+    rng = random.Random(seed)
+    weekly_growth = MONTHLY_GROWTH * 7 / DAYS_PER_MONTH
+    weekly_churn = MONTHLY_CHURN * 7 / DAYS_PER_MONTH
+    joining = min(count - 1, max(weeks, round(count * weeks * weekly_growth)))
+    per_week = [joining // weeks + (1 if week < joining % weeks else 0) for week in range(weeks)]
+    join_days = sorted(
+        week * 7 + rng.randrange(7) for week, number in enumerate(per_week) for _ in range(number)
+    )
+    starting = count - len(join_days)
+    people: list[SimCustomer] = []
     for n in range(count):
         external_id = f"demo-{n + 1:04d}"
-        language = rng.choices(list(LANGUAGES), weights=list(LANGUAGES.values()))[0]
-        person = SimCustomer(
-            external_id=external_id,
-            language=language,
-            plan=rng.choices(list(PLANS), weights=[5, 3, 1])[0],
-            chat_id=chat_id_for(external_id),
-            answers=rng.random() < ANSWER_RATE,
+        people.append(
+            SimCustomer(
+                external_id=external_id,
+                language=_pick(rng, LANGUAGES),
+                plan=rng.choices(list(PLANS), weights=[5, 3, 1])[0],
+                chat_id=chat_id_for(external_id),
+                joined_day=None if n < starting else join_days[n - starting],
+                since_days=rng.randrange(SETTLED_DAYS, 400),
+                answers=rng.random() < ANSWER_RATE,
+                ces=rng.choices(range(1, 8), weights=[1, 1, 1, 2, 3, 4, 4])[0],
+            )
         )
-        if rng.random() < CANCEL_SHARE:
-            person.cancel_day = rng.randrange(days)
-            person.voluntary = rng.random() >= INVOLUNTARY_SHARE
-            person.reason = rng.choices(list(REASONS), weights=list(REASONS.values()))[0]
-        # A support ticket closed some time before any cancellation.
-        last = person.cancel_day if person.cancel_day is not None else days
-        if last > 0 and rng.random() < INTERACTION_SHARE:
-            person.interaction_day = rng.randrange(last)
-            person.score = rng.choices([1, 2, 3, 4, 5], weights=[1, 1, 2, 4, 5])[0]
-        people.append(person)
-    return people
+    if len({person.chat_id for person in people}) != len(people):
+        raise ValueError("two demo customers would share a Telegram chat")
+
+    happenings: list[Happening] = [
+        Happening(day=person.joined_day, kind=Kind.JOIN, person=person)
+        for person in people
+        if person.joined_day is not None
+    ]
+    owed = 0.5  # cancellations carried over (rounds the first week to the nearest)
+    for week in range(weeks):
+        first = week * 7
+        # Those with a cancel day so far left in earlier weeks.
+        subscribed = [p for p in people if p.cancel_day is None and _joined_before(p, first)]
+        owed += len(subscribed) * weekly_churn
+        present = [person for person in people if _settled(person, first)]
+        leaving = min(int(owed), len(present))
+        owed -= leaving
+        for person in rng.sample(present, leaving):
+            person.cancel_day = first + rng.randrange(7)
+            reason = _pick(rng, REASONS)
+            other = rng.random() < SOMETHING_ELSE_SHARE
+            text: str | None = rng.choice(texts["exit"][person.language][reason])
+            if not other and rng.random() < 0.25:
+                text = None
+            happenings.append(
+                Happening(
+                    day=person.cancel_day,
+                    kind=Kind.CANCEL,
+                    person=person,
+                    reason=reason,
+                    voluntary=rng.random() >= INVOLUNTARY_SHARE,
+                    other=other,
+                    text=text,
+                )
+            )
+        # Customers staying all week, so a ticket never follows the cancellation.
+        candidates = [person for person in people if _settled(person, first + 6)]
+        tickets = round(len(candidates) * WEEKLY_TICKETS)
+        for person in rng.sample(candidates, tickets):
+            day = first + rng.randrange(7)
+            score = rng.choices([1, 2, 3, 4, 5], weights=[1, 1, 2, 4, 5])[0]
+            mood = "bad" if score <= 3 else "good"
+            ticket_text = None
+            if mood == "bad" or rng.random() < 0.5:
+                ticket_text = rng.choice(texts["csat"][person.language][mood])
+            happenings.append(
+                Happening(day=day, kind=Kind.TICKET, person=person, score=score, text=ticket_text)
+            )
+    order = {Kind.JOIN: 0, Kind.TICKET: 1, Kind.CANCEL: 2}
+    happenings.sort(key=lambda h: (h.day, order[h.kind], h.person.external_id))
+    return Story(people=people, happenings=happenings, weeks=weeks)
+
+
+def _joined_before(person: SimCustomer, day: int) -> bool:
+    return person.joined_day is None or person.joined_day < day
+
+
+def _settled(person: SimCustomer, day: int) -> bool:
+    """A customer for SETTLED_DAYS at `day` (past the onboarding survey and its fatigue
+    period) who has not cancelled by then."""
+    joined = -person.since_days if person.joined_day is None else person.joined_day
+    return day - joined >= SETTLED_DAYS and (person.cancel_day is None or person.cancel_day > day)
+
+
+def demo_end(settings: Settings, now: datetime) -> datetime:
+    """The latest scheduled summary run at or before `now`: the simulated weeks end there,
+    so every run in the same week tells the same story, and the summary the demo posts is
+    of its last simulated week."""
+    return Schedule.parse(settings.summary_schedule).last_run(now, settings.zone).astimezone(UTC)
 
 
 async def _demo(
     settings: Settings, *, customers: int, weeks: int, seed: int, chart_path: Path
 ) -> DemoResult:
-    from bot.app import serve
+    from bot.app import serve, telegram_request
     from bot.slack_wiring import build_slack
     from bot.wiring import build_deps
 
-    rng = random.Random(seed)
-    texts = load_texts()
-    days = weeks * 7
-    end = datetime.now(UTC)
-    start = (end - timedelta(days=days)).replace(hour=9, minute=0, second=0, microsecond=0)
+    story = plan_story(customers, weeks, seed, load_texts())
+    end = demo_end(settings, datetime.now(UTC))
+    start = end - timedelta(days=story.days)
     # Real time while the app starts: the scheduler's first run is "now" by this clock, and
     # APScheduler would walk through every interval missed since a past start to catch up.
-    clock = SimClock(end)
-    people = plan_customers(customers, days, rng)
+    clock = SimClock(datetime.now(UTC))
+    progress = Console(stderr=True, highlight=False, soft_wrap=True)
 
     server = SandboxServer(port=0).start()
     stop = asyncio.Event()
     task: asyncio.Task[None] | None = None
     deps = None
+    bot: Bot | None = None
     try:
         configured = sandbox_settings(
             settings, server, database_url=settings.database_url, summary_channel=""
@@ -194,7 +349,9 @@ async def _demo(
             update={
                 "slack_summary_channel": None,  # posted once at the end, not at start-up
                 "telegram_rate_limit": False,  # the stand-in enforces no limits
-                "delivery_interval_seconds": 0.25,
+                # The script delivers after each move of its clock (see Simulation.deliver);
+                # the scheduler's wall-clock job must not race it.
+                "delivery_interval_seconds": 24 * 3600.0,
                 "http_port": 0,
                 "http_host": "127.0.0.1",
             }
@@ -208,31 +365,45 @@ async def _demo(
                 task.result()
             await asyncio.sleep(0.02)
         server.app_url = f"http://127.0.0.1:{ports[0]}"
+        bot = Bot(
+            configured.require_bot_token(),
+            base_url=configured.telegram_api_base_url,
+            base_file_url=configured.file_base_url,
+            request=telegram_request(configured, pool_size=8),
+        )
+        await bot.initialize()
+        delivery = Delivery(
+            db=deps.db,
+            engine=deps.surveys,
+            sender=_sender(bot),
+            clock=clock,
+            policy=DeliveryPolicy(
+                zone=configured.zone,
+                quiet_hours=QuietHours.parse(""),
+                batch=configured.delivery_batch,
+                concurrency=configured.delivery_concurrency,
+                claim_timeout=timedelta(seconds=configured.delivery_claim_timeout_seconds),
+            ),
+        )
         clock.now = start
-        sim = Simulation(server, deps, clock, people, texts, rng)
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=False,
-        ) as progress:
-            await sim.onboard(progress, start)
-            await sim.run_days(progress, start, days)
-            clock.now = end
-            summary_task = progress.add_task("weekly summary", total=1)
-            with_channel = dataclasses.replace(
-                deps,
-                settings=deps.settings.model_copy(
-                    update={"slack_summary_channel": DEMO_SUMMARY_CHANNEL}
-                ),
-            )
-            parts = build_slack(with_channel)
-            assert parts is not None
-            assert parts.weekly is not None
-            outcome = await parts.weekly.catch_up()
-            progress.advance(summary_task)
+        sim = Simulation(server, deps, clock, story, delivery, progress)
+        try:
+            await sim.onboard(start)
+            await sim.run_days(start)
+        finally:
+            await sim.close()
+        clock.now = end
+        await sim.deliver()
+        with_channel = dataclasses.replace(
+            deps,
+            settings=deps.settings.model_copy(
+                update={"slack_summary_channel": DEMO_SUMMARY_CHANNEL}
+            ),
+        )
+        parts = build_slack(with_channel)
+        assert parts is not None
+        assert parts.weekly is not None
+        outcome = await parts.weekly.catch_up()
         posted = [m for m in server.slack.messages(DEMO_SUMMARY_CHANNEL) if m.get("text")]
         summary = posted[-1]["text"] if posted else f"not posted ({outcome.status})"
         uploads = [u for u in server.slack.uploads() if u.get("channel") == DEMO_SUMMARY_CHANNEL]
@@ -240,8 +411,11 @@ async def _demo(
         if uploads and uploads[-1].get("content"):
             chart = await asyncio.to_thread(_save, chart_path, uploads[-1]["content"])
         counts = await asyncio.to_thread(run_unit, deps.db, _counts)
+        progress.print(f"done in {sim.elapsed():.0f} s")
         return DemoResult(**counts, week=outcome.week, summary=summary, chart=chart)
     finally:
+        if bot is not None:
+            await bot.shutdown()
         stop.set()
         if task is not None:
             # Answer PTB's long polls at once until it stops, instead of waiting them out.
@@ -253,6 +427,70 @@ async def _demo(
         server.stop()
         if deps is not None:
             deps.db.dispose()
+
+
+def _import_history(session: Any, people: Sequence[SimCustomer], start: datetime) -> None:
+    """The customers of before the simulated weeks, with their Telegram chats (as
+    `customers import` brings them) and the events of their subscription starts, in batched
+    inserts. Their history is not what the demo shows, and sent one event at a time through
+    the events API it took most of a 5,000-customer run. Customers already there (a second
+    run on the same DATABASE_URL) are left as they are."""
+    wanted = [person.external_id for person in people]
+    known: set[str] = set()
+    for offset in range(0, len(wanted), 900):  # under every database's parameter limit
+        chunk = wanted[offset : offset + 900]
+        known.update(
+            session.exec(select(Customer.external_id).where(col(Customer.external_id).in_(chunk)))
+        )
+    fresh = [person for person in people if person.external_id not in known]
+    if not fresh:
+        return
+    since = {p.external_id: as_utc(start - timedelta(days=p.since_days)) for p in fresh}
+    session.execute(
+        insert(Customer),
+        [
+            {
+                "external_id": person.external_id,
+                "telegram_chat_id": person.chat_id,
+                "language": person.language,
+                "plan": person.plan,
+                "monthly_revenue": PLANS[person.plan],
+                "attributes": {},
+                "opted_out": False,
+                "unreachable": False,
+                "created_at": since[person.external_id],
+                "updated_at": since[person.external_id],
+            }
+            for person in fresh
+        ],
+    )
+    ids: dict[str, int] = {}
+    names = [person.external_id for person in fresh]
+    for offset in range(0, len(names), 900):
+        statement = select(Customer.external_id, Customer.id).where(
+            col(Customer.external_id).in_(names[offset : offset + 900])
+        )
+        ids.update((external_id, int(key)) for external_id, key in session.exec(statement))
+    session.execute(
+        insert(Event),
+        [
+            {
+                "source_event_id": f"demo:start:{person.external_id}",
+                "type": events.SUBSCRIPTION_STARTED,
+                "customer_id": ids[person.external_id],
+                "occurred_at": since[person.external_id],
+                "recorded_at": since[person.external_id],
+                "data": {"plan": person.plan, "reference": f"SUB-{person.external_id}"},
+            }
+            for person in fresh
+        ],
+    )
+
+
+def _sender(bot: Bot) -> Any:
+    from handlers.telegram.sender import TelegramSender
+
+    return TelegramSender(bot)
 
 
 def _save(path: Path, content: bytes) -> Path:
@@ -287,27 +525,55 @@ def _counts(session: Any) -> dict[str, int]:
     }
 
 
+@dataclass
+class _Answering:
+    """A survey message a customer is working through."""
+
+    chat_id: int
+    message_id: int
+    invitation_id: int
+    language: str
+    text: str | None
+    seen: dict[str, Any] = field(default_factory=dict)
+
+
 class Simulation:
-    """Plays every customer: their events through the API, their taps and words in Telegram."""
+    """Plays every customer: their events through the API, their taps and words in Telegram.
+
+    Each simulated day runs in steps, and every step waits until the application has done
+    all of it before the next begins: events in, surveys delivered, first taps, follow-up
+    answers. Within a step the updates go out in the story's order.
+    """
 
     def __init__(
         self,
         server: SandboxServer,
         deps: Any,
         clock: SimClock,
-        people: list[SimCustomer],
-        texts: dict[str, Any],
-        rng: random.Random,
+        story: Story,
+        delivery: Delivery,
+        progress: Console,
     ) -> None:
-        self.server, self.deps, self.clock = server, deps, clock
-        self.people, self.texts, self.rng = people, texts, rng
+        self.server, self.deps, self.clock, self.story = server, deps, clock, story
+        self.delivery, self.progress = delivery, progress
         self.fake = server.telegram
-        self.missed = 0  # surveys that did not arrive in time (e.g. deferred by a rule)
+        self.started = time.monotonic()
+        self.by_chat = {person.chat_id: person for person in story.people}
         self.http = httpx.AsyncClient(
             base_url=server.app_url,
             headers={"Authorization": f"Bearer {server.events_token}"},
             timeout=30,
         )
+        exit_survey = deps.definitions["exit"].questions[0]
+        self.exit_keys = [option.key for option in exit_survey.options]
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    # --- events and delivery ----------------------------------------------------------------
 
     async def post_events(self, batch: list[dict[str, Any]]) -> None:
         for offset in range(0, len(batch), 500):
@@ -315,91 +581,123 @@ class Simulation:
             if response.status_code != 202:
                 raise RuntimeError(f"POST /api/events: {response.status_code} {response.text}")
 
-    async def onboard(self, progress: Progress, start: datetime) -> None:
-        """Profiles and subscriptions through the API, then every customer links the chat."""
-        task = progress.add_task("customers link their chats", total=len(self.people))
-        profiles: list[dict[str, Any]] = []
-        for person in self.people:
-            since = start - timedelta(days=self.rng.randrange(20, 400))
-            profiles.append(
-                {
-                    "event_id": f"demo:profile:{person.external_id}",
-                    "type": events.CUSTOMER_UPSERTED,
-                    "customer_id": person.external_id,
-                    "occurred_at": since.isoformat(),
-                    "data": {
-                        "language": person.language,
-                        "plan": person.plan,
-                        "monthly_revenue": PLANS[person.plan],
-                    },
-                }
-            )
-            profiles.append(
-                {
-                    "event_id": f"demo:start:{person.external_id}",
-                    "type": events.SUBSCRIPTION_STARTED,
-                    "customer_id": person.external_id,
-                    "occurred_at": since.isoformat(),
-                    "data": {"plan": person.plan},
-                }
-            )
-        await self.post_events(profiles)
-        tokens = await asyncio.to_thread(run_unit, self.deps.db, self._tokens)
-        for group in _chunks(self.people, 50):
-            for person in group:
-                self.fake.push_message(
-                    person.chat_id,
-                    f"/start {tokens[person.external_id]}",
-                    language_code=person.language,
-                )
-            for person in group:
-                await self._wait(lambda p=person: len(self.fake.sent_messages(p.chat_id)) >= 1)
-                progress.advance(task)
+    async def deliver(self) -> None:
+        """What the scheduler's delivery job does at this moment: send what is due, remind,
+        expire; repeated while a full batch says more is due."""
+        while (await self.delivery.run_once()).claimed >= self.delivery.batch:
+            pass
 
-    def _tokens(self, session: Any) -> dict[str, str]:
+    # --- joining ----------------------------------------------------------------------------
+
+    def _profile_events(self, person: SimCustomer, since: datetime) -> list[dict[str, Any]]:
+        profile = {
+            "language": person.language,
+            "plan": person.plan,
+            "monthly_revenue": PLANS[person.plan],
+        }
+        return [
+            {
+                "event_id": f"demo:profile:{person.external_id}",
+                "type": events.CUSTOMER_UPSERTED,
+                "customer_id": person.external_id,
+                "occurred_at": since.isoformat(),
+                "data": profile,
+            },
+            {
+                "event_id": f"demo:start:{person.external_id}",
+                "type": events.SUBSCRIPTION_STARTED,
+                "customer_id": person.external_id,
+                "occurred_at": since.isoformat(),
+                "data": {"plan": person.plan, "reference": f"SUB-{person.external_id}"},
+            },
+        ]
+
+    async def onboard(self, start: datetime) -> None:
+        """The customers of before the first day: profiles with their Telegram chats, as a
+        business brings its existing customers in, and their subscriptions. Customers who
+        join during the simulated weeks come through the events API and link their chat
+        with a deep link, in Telegram."""
+        existing = [person for person in self.story.people if person.joined_day is None]
+        await asyncio.to_thread(
+            run_unit, self.deps.db, lambda session: _import_history(session, existing, start)
+        )
+        self.progress.print(f"customers imported: {len(existing)} ({self.elapsed():.0f} s)")
+
+    async def _link(self, people: Sequence[SimCustomer]) -> None:
+        """Each customer opens their deep link (`/start <token>`) in Telegram."""
+        if not people:
+            return
+        ids = [person.external_id for person in people]
+        tokens = await asyncio.to_thread(run_unit, self.deps.db, lambda s: self._tokens(s, ids))
+        for person in people:
+            self.fake.push_message(
+                person.chat_id,
+                f"/start {tokens[person.external_id]}",
+                language_code=person.language,
+            )
+
+        def linked(session: Any) -> int:
+            statement = (
+                select(func.count())
+                .select_from(Customer)
+                .where(
+                    col(Customer.external_id).in_(ids),
+                    col(Customer.telegram_chat_id).is_not(None),
+                )
+            )
+            return int(session.exec(statement).one())
+
+        await self._until(self._counter(linked), len(ids), "chats linked")
+
+    def _tokens(self, session: Any, ids: Iterable[str]) -> dict[str, str]:
         tokens = {}
-        for person in self.people:
+        for external_id in ids:
             customer = customer_queries.get_by_external_id(
-                session=session, external_id=person.external_id
+                session=session, external_id=external_id
             )
             assert customer is not None
-            tokens[person.external_id] = self.deps.accounts.link_token(customer, days=60)
+            tokens[external_id] = self.deps.accounts.link_token(customer, days=60)
         return tokens
 
-    async def run_days(self, progress: Progress, start: datetime, days: int) -> None:
-        task = progress.add_task("simulated days", total=days)
-        for day in range(days):
-            self.clock.now = start + timedelta(days=day, hours=1)
-            happening = [
-                (person, kind)
-                for person in self.people
-                for kind, when in (
-                    ("interaction", person.interaction_day),
-                    ("cancel", person.cancel_day),
-                )
-                if when == day
-            ]
-            if happening:
-                await self._day(happening)
-            progress.advance(task)
+    # --- the days -----------------------------------------------------------------------
 
-    async def _day(self, happening: list[tuple[SimCustomer, str]]) -> None:
-        occurred = (self.clock.now - timedelta(hours=1, minutes=30)).isoformat()
-        batch = []
-        before = {}
-        for person, kind in happening:
-            before[person.external_id] = len(self.fake.sent_messages(person.chat_id))
-            if kind == "interaction":
+    async def run_days(self, start: datetime) -> None:
+        for day in range(self.story.days):
+            self.clock.now = start + timedelta(days=day) + DAY_OFFSET
+            await self._day(self.story.on(day))
+            if day % 7 == 6:
+                week = day // 7
+                at_start, new, lost = self.story.week_figures(week)
+                self.progress.print(
+                    f"week {week + 1}/{self.story.weeks} ({week_label(self.clock.now)}): "
+                    f"{at_start} customers at the start, {new} new, {lost} lost "
+                    f"({self.elapsed():.0f} s)"
+                )
+
+    async def _day(self, happenings: list[Happening]) -> None:
+        occurred = (self.clock.now - EVENT_AGE).isoformat()
+        joining = [h.person for h in happenings if h.kind == Kind.JOIN]
+        batch = [
+            event
+            for person in joining
+            for event in self._profile_events(person, self.clock.now - EVENT_AGE)
+        ]
+        for happening in happenings:
+            person = happening.person
+            if happening.kind == Kind.TICKET:
                 batch.append(
                     {
-                        "event_id": f"demo:ticket:{person.external_id}",
+                        "event_id": f"demo:ticket:{person.external_id}:{happening.day}",
                         "type": events.INTERACTION_COMPLETED,
                         "customer_id": person.external_id,
                         "occurred_at": occurred,
-                        "data": {"kind": "support_ticket", "reference": f"T-{person.chat_id}"},
+                        "data": {
+                            "kind": "support_ticket",
+                            "reference": f"T-{person.external_id}-{happening.day}",
+                        },
                     }
                 )
-            else:
+            elif happening.kind == Kind.CANCEL:
                 batch.append(
                     {
                         "event_id": f"demo:cancel:{person.external_id}",
@@ -407,101 +705,133 @@ class Simulation:
                         "customer_id": person.external_id,
                         "occurred_at": occurred,
                         "data": {
-                            "reference": f"SUB-{person.chat_id}",
-                            "voluntary": person.voluntary,
+                            "reference": f"SUB-{person.external_id}",
+                            "voluntary": happening.voluntary,
                         },
                     }
                 )
-        await self.post_events(batch)
-        await asyncio.gather(
-            *(
-                self._answer(person, kind, before[person.external_id])
-                for person, kind in happening
-                if kind == "interaction" or person.voluntary
-            )
-        )
+        if batch:
+            await self.post_events(batch)
+        await self._link(joining)
+        await self.deliver()
+        await self._answer_surveys(happenings)
 
-    async def _answer(self, person: SimCustomer, kind: str, before: int) -> None:
-        if not person.answers:
-            return  # this customer ignores surveys: the reminder and expiry are theirs
-        chat = person.chat_id
-        survey = await self._new_message(chat, before)
-        if survey is None:
-            self.missed += 1
-            return
-        count = len(self.fake.sent_messages(chat))
-        if kind == "interaction":
-            await self._tap(chat, survey, lambda text: text.strip() == str(person.score))
-            mood = "bad" if person.score <= 3 else "good"
-            options = self.texts["csat"][person.language][mood]
-            text = self.rng.choice(options) if mood == "bad" or self.rng.random() < 0.5 else None
-        else:
-            other = self.rng.random() < SOMETHING_ELSE_SHARE
-            keys = [option.key for option in self.deps.definitions["exit"].questions[0].options]
-            index = keys.index("other" if other else person.reason)
-            await self._tap(chat, survey, None, index=index)
-            text = self.rng.choice(self.texts["exit"][person.language][person.reason])
-            if not other and self.rng.random() < 0.25:
+    async def _answer_surveys(self, happenings: list[Happening]) -> None:
+        """Every survey sent to an answering customer this simulated moment: tap, then
+        write or skip, in two steps that each wait for all of their answers."""
+        sent = await asyncio.to_thread(run_unit, self.deps.db, self._sent_now)
+        plans = {
+            (h.person.chat_id, "post_interaction" if h.kind == Kind.TICKET else "exit"): h
+            for h in happenings
+            if h.kind != Kind.JOIN
+        }
+        working: list[_Answering] = []
+        for invitation_id, survey_key, chat_id, message_id in sent:
+            person = self.by_chat.get(chat_id)
+            if person is None or not person.answers:
+                continue
+            plan = plans.get((chat_id, survey_key))
+            message = self.fake.message(chat_id, message_id)
+            if message is None or "reply_markup" not in message:
+                continue
+            buttons = [b for row in message["reply_markup"]["inline_keyboard"] for b in row]
+            if survey_key == "exit" and plan is not None:
+                button = buttons[self.exit_keys.index("other" if plan.other else plan.reason)]
+                text = plan.text
+            elif survey_key == "post_interaction" and plan is not None:
+                button = _button(buttons, str(plan.score))
+                text = plan.text
+            elif survey_key == "onboarding":
+                button = _button(buttons, str(person.ces))
                 text = None
-        edited = await self._edited(chat, survey["message_id"])
-        if edited is None:
+            else:
+                continue  # a survey the story does not answer (e.g. a check-in)
+            item = _Answering(chat_id, message_id, invitation_id, person.language, text, message)
+            self.fake.push_callback(
+                chat_id, message_id, button["callback_data"], language_code=person.language
+            )
+            working.append(item)
+        if not working:
             return
-        if text is None:
-            await self._tap(chat, edited, None, index=0)  # the follow-up's only button: Skip
-        else:
-            self.fake.push_message(chat, text, language_code=person.language)
 
-        def finished() -> bool:
-            # The closing comes as a new message, or (after Skip) in the survey's own message.
-            messages = self.fake.sent_messages(chat)
-            mine = next((m for m in messages if m["message_id"] == survey["message_id"]), {})
-            return len(messages) > count or "reply_markup" not in mine
-
-        if not await self._wait(finished):
-            self.missed += 1
-
-    async def _tap(
-        self, chat: int, message: dict[str, Any], match: Any, index: int | None = None
-    ) -> None:
-        buttons = [b for row in message["reply_markup"]["inline_keyboard"] for b in row]
-        if index is not None:
-            button = buttons[index]
-        else:
-            button = next(b for b in buttons if match(b["text"]))
-        self.fake.push_callback(chat, message["message_id"], button["callback_data"])
-
-    async def _new_message(self, chat: int, before: int) -> dict[str, Any] | None:
-        def arrived() -> bool:
-            messages = self.fake.sent_messages(chat)
-            return len(messages) > before and "reply_markup" in messages[-1]
-
-        if not await self._wait(arrived):
-            return None
-        return self.fake.sent_messages(chat)[-1]
-
-    async def _edited(self, chat: int, message_id: int) -> dict[str, Any] | None:
-        def current() -> dict[str, Any] | None:
-            return next(
-                (m for m in self.fake.sent_messages(chat) if m["message_id"] == message_id), None
+        # The message changes once the answer is in: the follow-up question, or the end.
+        async def changed() -> int:
+            return sum(
+                self.fake.message(item.chat_id, item.message_id) not in (None, item.seen)
+                for item in working
             )
 
-        def done() -> bool:
-            message = current()
-            return message is not None and "✓" in message.get("text", "")
+        await self._until(changed, len(working), "first answers")
+        for item in working:
+            now = self.fake.message(item.chat_id, item.message_id) or {}
+            if "reply_markup" not in now:
+                continue
+            if item.text is None:
+                skip = now["reply_markup"]["inline_keyboard"][0][0]
+                self.fake.push_callback(
+                    item.chat_id,
+                    item.message_id,
+                    skip["callback_data"],
+                    language_code=item.language,
+                )
+            else:
+                self.fake.push_message(item.chat_id, item.text, language_code=item.language)
+        ids = [item.invitation_id for item in working]
 
-        if not await self._wait(done):
-            return None
-        message = current()
-        return message if message and "reply_markup" in message else None
+        def completed(session: Any) -> int:
+            statement = (
+                select(func.count())
+                .select_from(SurveyInvitation)
+                .where(
+                    col(SurveyInvitation.id).in_(ids),
+                    SurveyInvitation.status == InvitationStatus.COMPLETED,
+                )
+            )
+            return int(session.exec(statement).one())
 
-    async def _wait(self, predicate: Any) -> bool:
-        deadline = asyncio.get_running_loop().time() + WAIT
-        while not predicate():
-            if asyncio.get_running_loop().time() > deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
+        await self._until(self._counter(completed), len(ids), "surveys completed")
+
+    def _sent_now(self, session: Any) -> list[tuple[int, str, int, int]]:
+        """Invitations sent and not yet answered: (id, survey, chat, message). Those of
+        answering customers are today's (they answer the day a survey arrives)."""
+        statement = (
+            select(
+                SurveyInvitation.id,
+                SurveyInvitation.survey_key,
+                Customer.telegram_chat_id,
+                SurveyInvitation.telegram_message_id,
+            )
+            .join(Customer, col(Customer.id) == col(SurveyInvitation.customer_id))
+            .where(
+                SurveyInvitation.status == InvitationStatus.SENT,
+                col(SurveyInvitation.telegram_message_id).is_not(None),
+            )
+            .order_by(col(Customer.external_id), col(SurveyInvitation.survey_key))
+        )
+        return [(int(a), str(b), int(c), int(d)) for a, b, c, d in session.exec(statement)]
+
+    def _counter(self, work: Callable[[Any], int]) -> Callable[[], Awaitable[int]]:
+        async def count() -> int:
+            return await asyncio.to_thread(run_unit, self.deps.db, work)
+
+        return count
+
+    async def _until(self, count: Callable[[], Awaitable[int]], target: int, what: str) -> None:
+        """Wait until `count()` reaches `target`; no progress for WAIT seconds means the
+        application is stuck: say so rather than wait forever."""
+        deadline, before = time.monotonic() + WAIT, -1
+        while (done := await count()) < target:
+            if done > before:
+                deadline, before = time.monotonic() + WAIT, done
+            elif time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"demo stuck at {self.clock.now:%Y-%m-%d}: {what}: {done} of {target}"
+                )
+            await asyncio.sleep(POLL)
 
 
-def _chunks(items: list[SimCustomer], size: int) -> list[list[SimCustomer]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def _button(buttons: list[dict[str, Any]], label: str) -> dict[str, Any]:
+    for button in buttons:
+        if button["text"].strip() == label:
+            return button
+    raise RuntimeError(f"no button {label!r} in {[b['text'] for b in buttons]}")

@@ -41,6 +41,9 @@ SLACK_TOKEN = "xoxb-sandbox-token"
 SUMMARY_CHANNEL = "C0SUMMARY"
 ALERTS_CHANNEL = "C0ALERTS"
 MANAGER_ID = "U0MANAGER"
+# The sandbox's Telegram admin (TELEGRAM_ADMIN_IDS): the page sends /stats and /reasons as
+# this user, into the chat on show. Outside the range of `chat_id_for`, so no customer is it.
+ADMIN_USER_ID = 4242
 CHANNEL_NAMES = {SUMMARY_CHANNEL: "churn-summary", ALERTS_CHANNEL: "churn-alerts"}
 COMMAND_CHANNEL = "C0COMMANDS"
 LANGUAGES = {
@@ -58,6 +61,7 @@ STATIC_FILES = {
     "/sandbox.js": ("sandbox.js", "text/javascript; charset=utf-8"),
     "/sandbox.css": ("sandbox.css", "text/css; charset=utf-8"),
 }
+MAX_TEXT = 4096  # what Telegram accepts in one message
 # Events are dated this far back, past the CSAT survey's one-hour delay, so they show at once.
 EVENT_AGE = timedelta(hours=2)
 
@@ -69,12 +73,14 @@ def chat_id_for(customer_id: str) -> int:
 
 @dataclass
 class ChatLine:
-    """A message the sandbox's customer typed (the stand-in keeps only the bot's)."""
+    """A message typed on the page (the stand-in keeps only the bot's): the customer's, or
+    the sandbox admin's."""
 
     chat_id: int
     message_id: int
     text: str
     date: int
+    admin: bool = False
 
 
 class SandboxServer:
@@ -167,6 +173,7 @@ class SandboxServer:
                 "bot_username": BOT_USERNAME,
                 "languages": LANGUAGES,
                 "manager_id": MANAGER_ID,
+                "admin_id": ADMIN_USER_ID,
                 "channels": CHANNEL_NAMES,
                 "command": self.deps.settings.slack_command if self.deps else "/churn",
                 "ready": bool(self.app_url),
@@ -210,7 +217,13 @@ class SandboxServer:
         ]
         with self._lock:
             entries += [
-                {"from": "me", "message_id": line.message_id, "text": line.text, "date": line.date}
+                {
+                    "from": "me",
+                    "message_id": line.message_id,
+                    "text": line.text,
+                    "date": line.date,
+                    "admin": line.admin,
+                }
                 for line in self._lines
                 if line.chat_id == chat_id
             ]
@@ -220,19 +233,28 @@ class SandboxServer:
         return JSONResponse({"messages": entries, "toasts": toasts})
 
     async def _send(self, request: Request) -> JSONResponse:
+        """A message typed in the chat: by the customer, or (`as_admin`) by the sandbox's
+        Telegram admin, whose /stats and /reasons the bot answers in this chat."""
         body = await _json(request)
-        chat_id, text = int(body.get("chat_id") or 0), str(body.get("text") or "").strip()
+        try:
+            chat_id = int(body.get("chat_id") or 0)
+        except (TypeError, ValueError):
+            chat_id = 0
+        text = str(body.get("text") or "").replace("\x00", "").strip()
         if not chat_id or not text:
             return JSONResponse({"error": "chat_id and text, please"}, 400)
+        as_admin = body.get("as_admin") is True
         update = self.telegram.push_message(
             chat_id,
-            text,
-            first_name=str(body.get("first_name") or "Alex"),
-            language_code=str(body.get("language") or "en"),
+            text[:MAX_TEXT],
+            first_name="Admin" if as_admin else str(body.get("first_name") or "Alex")[:64],
+            language_code=str(body.get("language") or "en")[:16],
+            user_id=ADMIN_USER_ID if as_admin else None,
         )
         message = update["message"]
+        line = ChatLine(chat_id, message["message_id"], message["text"], message["date"], as_admin)
         with self._lock:
-            self._lines.append(ChatLine(chat_id, message["message_id"], text, message["date"]))
+            self._lines.append(line)
         return JSONResponse({"update_id": update["update_id"]})
 
     async def _tap(self, request: Request) -> JSONResponse:

@@ -554,6 +554,13 @@ class FakeTelegram:
                 if chat_id is None or cid == chat_id
             ]
 
+    def message(self, chat_id: int, message_id: int) -> dict[str, Any] | None:
+        """One of the bot's messages as it stands now; a dictionary look-up, so a script
+        driving thousands of chats can poll it (`sent_messages` scans every message)."""
+        with self._cond:
+            found = self._messages.get((chat_id, message_id))
+            return copy.deepcopy(found) if found is not None else None
+
     def calls(self, method: str | None = None) -> list[Call]:
         """Every request with the right token, failed ones included, as (method, params, time)."""
         with self._cond:

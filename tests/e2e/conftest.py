@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,15 @@ from bot.wiring import build_deps
 from tests.auxil.slack_api import SlackServer
 from tests.auxil.telegram_api import FakeTelegram, TelegramServer
 from tests.conftest import make_settings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e is an end-to-end test, marked or not, so that
+    `pytest -m "not e2e"` leaves them all out."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture

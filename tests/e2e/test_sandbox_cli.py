@@ -40,7 +40,38 @@ def test_run_without_a_token_starts_the_sandbox_and_prints_its_address(tmp_path:
                 f"{url}sandbox/api/telegram/chat", params={"chat_id": link["chat_id"]}, timeout=10
             ).json()["messages"]
         assert [m["from"] for m in messages] == ["me", "bot"]
+
+        # /stats from the customer's own account gets the help text; from the sandbox's
+        # Telegram admin (whose id the page shows), the figures.
+        def reply_to(text: str, *, as_admin: bool) -> str:
+            before = len(chat(url, link["chat_id"]))
+            httpx.post(
+                f"{url}sandbox/api/telegram/send",
+                json={"chat_id": link["chat_id"], "text": text, "as_admin": as_admin},
+                timeout=10,
+            )
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                bot = [m for m in chat(url, link["chat_id"])[before:] if m["from"] == "bot"]
+                if bot:
+                    return str(bot[-1]["text"])
+                time.sleep(0.1)
+            raise AssertionError(f"no answer to {text!r}")
+
+        assert isinstance(info["admin_id"], int)
+        as_customer = reply_to("/stats", as_admin=False)
+        as_admin = reply_to("/stats", as_admin=True)
+        assert as_admin != as_customer
+        assert "churn" in as_admin.lower()
+        lines = chat(url, link["chat_id"])
+        assert [m.get("admin") for m in lines if m["from"] == "me"] == [False, False, True]
     assert (tmp_path / "churnbot-sandbox.db").exists()
+
+
+def chat(url: str, chat_id: int) -> list[dict]:
+    return httpx.get(
+        f"{url}sandbox/api/telegram/chat", params={"chat_id": chat_id}, timeout=10
+    ).json()["messages"]
 
 
 def test_two_clicks_on_the_sandbox_cancel_button_queue_one_exit_survey(tmp_path: Path) -> None:

@@ -54,21 +54,23 @@ function renderChat(messages) {
   }
   for (const message of messages) {
     const bubble = document.createElement("div");
-    bubble.className = `msg ${message.from}`;
+    bubble.className = `msg ${message.from}` + (message.admin ? " admin" : "");
     bubble.dataset.messageId = message.message_id;
-    const text = message.text || message.caption || "";
-    // Our right-to-left texts start with an RLM; anything else (the customer's own words
-    // too) takes the direction of its first strong letter, as Telegram shows it.
-    bubble.dir = text.startsWith("\u200f") ? "rtl" : "auto";
-    bubble.textContent = text;
+    // Each bubble takes the direction of its own first strong letter, as Telegram does:
+    // Persian answers read right to left whoever wrote them.
+    bubble.dir = "auto";
+    const body = document.createElement("div");
+    body.className = "text";  // no dir of its own: the bubble's "auto" reads this text
+    body.textContent = message.text || message.caption || "";
+    bubble.append(body);
     const meta = document.createElement("div");
     meta.className = "meta";
-    // The time is a left-to-right run of its own, in 24-hour form: inside a right-to-left
-    // bubble "01:35 PM" would otherwise read "PM 01:35".
+    // The time is isolated left to right, so "13:35" never turns into "35:13" or "PM 01:35"
+    // inside a right-to-left bubble.
     meta.dir = "ltr";
     const when = new Date((message.edit_date || message.date) * 1000);
-    meta.textContent = (message.edit_date ? "edited " : "") +
-      when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
+    meta.textContent = (message.admin ? "admin · " : "") + (message.edit_date ? "edited " : "") +
+      when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
     bubble.append(meta);
     chat.append(bubble);
     const rows = message.reply_markup && message.reply_markup.inline_keyboard;
@@ -82,6 +84,7 @@ function renderChat(messages) {
           const element = document.createElement("button");
           element.type = "button";
           element.className = "tg-button";
+          element.dir = "auto";
           element.textContent = button.text;
           element.addEventListener("click", () => tap(message.message_id, button.callback_data));
           line.append(element);
@@ -126,12 +129,21 @@ async function tap(messageId, data) {
   }
 }
 
-async function send(text) {
+async function send(text, asAdmin = false) {
+  if (!state.chatId && asAdmin) {
+    // No customer yet: the admin talks to the bot in their own private chat.
+    state.chatId = state.info.admin_id;
+    state.chatJson = "";
+    $("tg-sub").textContent = `bot · you are the admin (Telegram user ${state.info.admin_id})`;
+  }
   if (!state.chatId) {
     say("Get a deep link for a customer first: that picks the chat.");
     return;
   }
-  await api("telegram/send", { chat_id: state.chatId, text, language: state.language });
+  await api("telegram/send", {
+    chat_id: state.chatId, text, language: state.language, as_admin: asAdmin,
+  });
+  if (asAdmin) say(`Sent ${text} as the sandbox admin (Telegram user ${state.info.admin_id}).`);
 }
 
 // --- Slack ----------------------------------------------------------------------------
@@ -151,7 +163,7 @@ function mrkdwn(raw) {
     .replace(/(^|[\s(])_([^_\n]+)_(?=$|[\s).,!?:;])/g, "$1<i>$2</i>")
     .replace(/~([^~\n]+)~/g, "<s>$1</s>")
     .replace(/:[a-z_]+:/g, (code) => EMOJI[code] || code)
-    .replace(/^&gt; ?(.*)$/gm, '<span class="quote">$1</span>');
+    .replace(/^&gt; ?(.*)$/gm, '<span class="quote" dir="auto">$1</span>');
   return text.replace(/\u0000(\d+)\u0000/g, (_, n) => {
     const [url, label] = links[Number(n)];
     if (url.startsWith("@") || url.startsWith("#")) return `<b>${escapeHtml(label)}</b>`;
@@ -361,8 +373,12 @@ async function start() {
     const text = $("chat-text").value.trim();
     if (!text) return;
     $("chat-text").value = "";
-    await send(text);
+    await send(text, $("as-admin").checked);
   });
+  $("admin-id").textContent = state.info.admin_id;
+  for (const button of document.querySelectorAll(".admin-command")) {
+    button.addEventListener("click", () => send(button.dataset.command, true));
+  }
   $("command-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = $("command-text").value.trim();
