@@ -196,20 +196,21 @@ _SENT_AT = (
         ),
     )
 )
-# A worker died mid-batch: its claims older than the claim timeout were never recorded.
-_STALE_CLAIM = (
+# A sender died mid-batch: its claims were never recorded. A live sender takes those older
+# than the claim timeout; a new sender takes every claim (its predecessor is gone).
+_CLAIMED = (
     INVITATIONS.c.status == InvitationStatus.PENDING,
     INVITATIONS.c.send_claimed_at.is_not(None),
-    INVITATIONS.c.send_claimed_at < bindparam("claimed_before"),
 )
+_CLAIMED_BEFORE = INVITATIONS.c.send_claimed_at < bindparam("claimed_before")
 _RELEASE_UNSTARTED = (
     update(INVITATIONS)
-    .where(*_STALE_CLAIM, INVITATIONS.c.send_started_at.is_(None))
+    .where(*_CLAIMED, INVITATIONS.c.send_started_at.is_(None))
     .values(send_claimed_at=None)
 )
 _CLOSE_INTERRUPTED = (
     update(INVITATIONS)
-    .where(*_STALE_CLAIM, INVITATIONS.c.send_started_at.is_not(None))
+    .where(*_CLAIMED, INVITATIONS.c.send_started_at.is_not(None))
     .values(
         status=InvitationStatus.SENT,
         status_reason=bindparam("reason"),
@@ -218,6 +219,8 @@ _CLOSE_INTERRUPTED = (
     )
     .returning(INVITATIONS.c.id)
 )
+_RELEASE_UNSTARTED_BEFORE = _RELEASE_UNSTARTED.where(_CLAIMED_BEFORE)
+_CLOSE_INTERRUPTED_BEFORE = _CLOSE_INTERRUPTED.where(_CLAIMED_BEFORE)
 _EXPIRE_OVERDUE = (
     update(INVITATIONS)
     .where(
@@ -235,19 +238,29 @@ _MARK_UNREACHABLE = (
 )
 
 
-def release_unstarted_claims(connection: Connection, *, claimed_before: datetime) -> None:
-    """Give stale claims whose send never started back to the outbox: certainly unsent."""
-    connection.execute(_RELEASE_UNSTARTED, {"claimed_before": claimed_before})
+def release_unstarted_claims(connection: Connection, *, claimed_before: datetime | None) -> int:
+    """Give stale claims (made before `claimed_before`, or all with None) whose send never
+    started back to the outbox: certainly unsent. Return how many."""
+    if claimed_before is None:
+        return connection.execute(_RELEASE_UNSTARTED).rowcount
+    return connection.execute(
+        _RELEASE_UNSTARTED_BEFORE, {"claimed_before": claimed_before}
+    ).rowcount
 
 
 def close_interrupted_sends(
-    connection: Connection, *, claimed_before: datetime, now: datetime, reason: str
+    connection: Connection, *, claimed_before: datetime | None, now: datetime, reason: str
 ) -> list[int]:
-    """Record stale claims whose send had started as sent, unconfirmed: the message may
-    have arrived, and a duplicate survey is worse than a missing one. Return their ids."""
-    result = connection.execute(
-        _CLOSE_INTERRUPTED, {"claimed_before": claimed_before, "now": now, "reason": reason}
-    )
+    """Record stale claims (made before `claimed_before`, or all with None) whose send had
+    started as sent, unconfirmed: the message may have arrived, and a duplicate survey is
+    worse than a missing one. Return their ids."""
+    if claimed_before is None:
+        result = connection.execute(_CLOSE_INTERRUPTED, {"now": now, "reason": reason})
+    else:
+        result = connection.execute(
+            _CLOSE_INTERRUPTED_BEFORE,
+            {"claimed_before": claimed_before, "now": now, "reason": reason},
+        )
     return sorted(row[0] for row in result)
 
 
