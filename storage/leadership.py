@@ -59,6 +59,11 @@ class SenderLock:
         self._connection: Connection | None = None
         self._held = False
 
+    @property
+    def exclusive(self) -> bool:
+        """Whether other instances may share the database (and so compete for the role)."""
+        return self._exclusive
+
     def acquire(self) -> SenderState:
         """Take the role if it is free; say whether this instance holds it."""
         with self._mutex:

@@ -47,6 +47,10 @@ RECORD_CHUNK = 16
 CHAT_INTERVAL_SECONDS = 1.0
 # Beyond this many chats remembered, those past their interval are forgotten.
 CHAT_MEMORY = 1024
+# A new sender on a shared database waits this long before its first send: the previous
+# one may have sent a window's worth (30) in the last second, or still be finishing the
+# chunk it started before it lost the role (16 messages at the pace, about 0.6 s).
+HANDOVER_SECONDS = 2.0
 
 
 class RecipientUnreachable(Exception):
@@ -152,6 +156,8 @@ class Delivery:
         if state is SenderState.STANDBY:
             report.standby = True
             return report
+        if state is SenderState.ACQUIRED and self._lock.exclusive:
+            await asyncio.sleep(HANDOVER_SECONDS)
         report.expired = await transact_statements(
             self._db,
             partial(self._recover, report=report, all_claims=state is SenderState.ACQUIRED),

@@ -419,3 +419,21 @@ async def test_tap_stored_before_the_send_is_recorded_keeps_progress_and_the_mes
     # The survey message is known, so a typed answer updates its recap.
     reply = await asyncio.to_thread(say, deps, CHAT, "the agent was great")
     assert [edit.message_id for edit in reply.edits] == [501]
+
+
+async def test_a_pass_claims_no_more_than_its_batch(
+    deps: Deps, sender: RecordingSender, clock: FakeClock, queue_due: Callable[..., int]
+) -> None:
+    for n in range(8):
+        queue_due(customer=f"batch-{n}", chat_id=CHAT + n)
+    delivery = Delivery(
+        db=deps.db,
+        engine=deps.surveys,
+        sender=sender,
+        clock=clock,
+        policy=DeliveryPolicy(zone=ZoneInfo("UTC"), quiet_hours=None, batch=3),
+    )
+
+    report = await delivery.run_once()
+
+    assert (report.claimed, report.sent, len(sender.sent)) == (3, 3, 3)
