@@ -24,7 +24,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from telegram import Update
-from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    Conflict,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import Application
 
 log = logging.getLogger(__name__)
@@ -74,7 +81,8 @@ class BoundedPolling:
         """Stop fetching, let the updates handed over finish, confirm them to Telegram."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # A task that ended with an error has logged it already.
+            with contextlib.suppress(asyncio.CancelledError, TelegramError):
                 await self._task
             self._task = None
         if self._in_flight:
