@@ -19,7 +19,8 @@ direct connection or a session-mode pooler: a transaction-mode pooler such as pg
 would drop a session lock.)
 
 Whoever acquires the lock knows that every claim in the outbox belongs to a sender that
-is gone, so it recovers them at once rather than after the claim timeout.
+is gone, so it recovers them at once rather than after the claim timeout; before its first
+send it waits out the window its predecessor may have filled (`surveys.delivery`).
 
 SQLite is single-instance: the process is the sender, and its first pass is the moment
 it acquires the role (claims left in the file belong to a process that is gone).
