@@ -136,7 +136,7 @@ class Delivery:
     ) -> None:
         self._db = db
         self._lock = lock or SenderLock(db)
-        # When each chat's last message was answered (loop time), for the per-chat pace.
+        # When each chat's last message was answered (monotonic clock), for the per-chat pace.
         self._chat_answered: dict[int, float] = {}
         self._engine = engine
         self._sender = sender
