@@ -12,8 +12,13 @@ this process and counts what arrives. Three measurements in one run:
    makes two Bot API calls (a tap: answerCallbackQuery and editMessageText; a text:
    editMessageText and sendMessage), so that rate is the ceiling for any answer.
 
+With `--instances N` (PostgreSQL only), measurement 1 runs N `churnbot run` processes on
+one database, started together (webhook mode, as a cluster would run): their combined rate,
+the busiest one-second window and the 429s the stand-in saw. `--only-limited` skips the
+rest.
+
 Usage: python benchmarks/delivery.py [--count 10000] [--answers 2000] [--skip-limited]
-       [--database-url URL]
+       [--database-url URL] [--instances N] [--only-limited]
 """
 
 from __future__ import annotations
@@ -112,6 +117,17 @@ def fresh_database(args: argparse.Namespace, workdir: Path, name: str) -> str:
     return f"sqlite:///{workdir / name}.db"
 
 
+def busiest_second(times: list[float]) -> int:
+    """The most requests the stand-in saw in any one-second window."""
+    ordered = sorted(times)
+    most, start = 0, 0
+    for end, at in enumerate(ordered):
+        while at - ordered[start] >= 1.0:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
 def deliver(args: argparse.Namespace, workdir: Path, limited: bool) -> dict[str, float]:
     database_url = fresh_database(args, workdir, f"deliver-{limited}")
     engine = make_engine(database_url)
@@ -125,17 +141,26 @@ def deliver(args: argparse.Namespace, workdir: Path, limited: bool) -> dict[str,
         env = {"DELIVERY_BATCH": "200"}
         if not limited:
             env.update(TELEGRAM_RATE_LIMIT="false", DELIVERY_BATCH="1000")
-        bot = start_bot(server.base_url, database_url, workdir, **env)
+        instances = args.instances if limited else 1
+        if instances > 1:
+            env.update(TELEGRAM_WEBHOOK_URL="https://bot.example.test")
+        bots = []
+        for n in range(instances):
+            directory = workdir / f"instance-{n}"
+            directory.mkdir(exist_ok=True)
+            bots.append(start_bot(server.base_url, database_url, directory, **env))
         try:
             wait_for_sends(fake, args.count, timeout=args.count / 5 + 60)
         finally:
-            stop(bot)
+            for bot in bots:
+                stop(bot)
         times = sends(fake, "main reason")
         delivered = sum("main reason" in m.get("text", "") for m in fake.sent_messages())
         return {
             "messages": delivered,
             "per_second": rate(times, delivered),
             "429s": fake.count_429,
+            "busiest": busiest_second([at for _, _, at in fake.calls("sendMessage")]),
         }
 
 
@@ -200,7 +225,11 @@ def main() -> None:
     parser.add_argument("--answers", type=int, default=2_000)
     parser.add_argument("--skip-limited", action="store_true")
     parser.add_argument("--database-url")
+    parser.add_argument("--instances", type=int, default=1)
+    parser.add_argument("--only-limited", action="store_true")
     args = parser.parse_args()
+    if args.instances > 1 and not args.database_url:
+        parser.error("--instances above 1 needs --database-url (PostgreSQL): SQLite is single")
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, database: {args.database_url or 'SQLite (WAL)'}"
@@ -211,8 +240,11 @@ def main() -> None:
             limited = deliver(args, workdir, limited=True)
             print(
                 f"delivery, limits on : {limited['messages']:.0f} messages, "
-                f"{limited['per_second']:.1f} messages/s sustained, {limited['429s']:.0f} x 429"
+                f"{limited['per_second']:.1f} messages/s sustained, {limited['429s']:.0f} x 429, "
+                f"busiest second {limited['busiest']:.0f}, {args.instances} instance(s)"
             )
+        if args.only_limited:
+            return
         unlimited = deliver(args, workdir, limited=False)
         print(
             f"delivery, limits off: {unlimited['messages']:.0f} messages, "

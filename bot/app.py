@@ -1,8 +1,8 @@
 """Application start-up: Telegram bot, delivery scheduler, HTTP server, and shutdown.
 
-Everything shares one asyncio loop, so PTB is driven by hand (`initialize`, `start`,
-`updater.start_polling`) rather than with `run_polling()`, which would own the loop, and
-uvicorn is served as a task of that loop.
+Everything shares one asyncio loop, so PTB is driven by hand (`initialize`, `start`, and
+`handlers.telegram.intake.BoundedPolling` for polling) rather than with `run_polling()`, which
+would own the loop, and uvicorn is served as a task of that loop.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from bot.settings import Settings, SettingsError
 from bot.slack_wiring import SlackParts, alert_for_invitation, build_slack
 from handlers.http import events_api, health
 from handlers.telegram import admin, customer, webhook
+from handlers.telegram.intake import BoundedPolling
 from handlers.telegram.pacing import PacedRateLimiter
 from handlers.telegram.request import AiohttpRequest
 from handlers.telegram.sender import TelegramSender
@@ -69,8 +70,9 @@ def build_application(
         builder = builder.rate_limiter(
             PacedRateLimiter(settings.telegram_messages_per_second, max_retries=3)
         )
-    if settings.telegram_webhook_url:
-        builder = builder.updater(None)
+    # No PTB updater: webhook mode needs none, and polling is `BoundedPolling` (bounded
+    # intake of a backlog), started in `serve`.
+    builder = builder.updater(None)
     application = builder.build()
     # Admin commands first: the customer handlers answer every unknown command with help.
     admin.register(application, deps)
@@ -250,7 +252,9 @@ async def serve(
     slack = build_slack(deps)
     requests = telegram_requests(settings)
     application = build_application(deps, slack, requests=requests)
-    scheduler = build_scheduler(deps, build_delivery(deps, application))
+    delivery = build_delivery(deps, application)
+    scheduler = build_scheduler(deps, delivery)
+    polling: BoundedPolling | None = None
     routes: list[BaseRoute] = [
         *events_api.routes(deps),
         *health.routes(deps, _probe(deps, application, scheduler)),
@@ -289,10 +293,8 @@ async def serve(
                 url=url, secret_token=secret_token, allowed_updates=ALLOWED_UPDATES
             )
         else:
-            assert application.updater is not None
-            await application.updater.start_polling(
-                allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
-            )
+            polling = BoundedPolling(application, allowed_updates=ALLOWED_UPDATES)
+            await polling.start(drop_pending_updates=False)
         scheduler.start()
         if slack is not None:
             await slack.start(scheduler)
@@ -324,6 +326,7 @@ async def serve(
             if slack is not None and slack.socket_mode:
                 with contextlib.suppress(Exception):
                     await slack.socket_mode_handler().close_async()
-            if application.updater is not None and application.updater.running:
-                await application.updater.stop()
+            if polling is not None:
+                await polling.stop()
+            await asyncio.to_thread(delivery.close)
             await application.stop()

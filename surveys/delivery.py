@@ -5,12 +5,18 @@ same row), marks each one just before its request leaves, and records the outcom
 after. After a crash, a claimed invitation without that mark was certainly not sent and
 goes back to the outbox; one with the mark may have arrived, so it is recorded as sent but
 unconfirmed and never repeated: a duplicate survey is worse than a missing one.
+
+Only one instance sends at a time (`storage.leadership`): Telegram's budget is the bot's,
+and one process paces it whatever the timing. The instance that becomes the sender knows
+that every claim in the outbox was left by a sender that is gone, and recovers them at
+once; a live sender recovers only claims older than the claim timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -21,6 +27,7 @@ from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
 from storage.clock import Clock
+from storage.leadership import SenderLock, SenderState
 from storage.models import Customer, InvitationStatus, SurveyInvitation
 from storage.queries import delivering
 from storage.queries import invitations as invitation_queries
@@ -35,6 +42,15 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 # Invitations marked as leaving, and recorded, per transaction.
 RECORD_CHUNK = 16
+# Telegram allows about one message a second per chat: a chat's next message leaves this
+# long after the previous one was answered (counted by Telegram no later than that).
+CHAT_INTERVAL_SECONDS = 1.0
+# Beyond this many chats remembered, those past their interval are forgotten.
+CHAT_MEMORY = 1024
+# A new sender on a shared database waits this long before its first send: the previous
+# one may have sent a window's worth (30) in the last second, or still be finishing the
+# chunk it started before it lost the role (16 messages at the pace, about 0.6 s).
+HANDOVER_SECONDS = 2.0
 
 
 class RecipientUnreachable(Exception):
@@ -94,6 +110,8 @@ class DeliveryReport:
     reminded: int = 0
     unconfirmed: int = 0
     claimed: int = 0
+    # Another instance is the sender: this one did nothing.
+    standby: bool = False
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -114,8 +132,12 @@ class Delivery:
         sender: Sender,
         clock: Clock,
         policy: DeliveryPolicy,
+        lock: SenderLock | None = None,
     ) -> None:
         self._db = db
+        self._lock = lock or SenderLock(db)
+        # When each chat's last message was answered (monotonic clock), for the per-chat pace.
+        self._chat_answered: dict[int, float] = {}
         self._engine = engine
         self._sender = sender
         self._clock = clock
@@ -130,7 +152,16 @@ class Delivery:
 
     async def run_once(self) -> DeliveryReport:
         report = DeliveryReport()
-        report.expired = await transact_statements(self._db, partial(self._recover, report=report))
+        state = await asyncio.to_thread(self._lock.acquire)
+        if state is SenderState.STANDBY:
+            report.standby = True
+            return report
+        if state is SenderState.ACQUIRED and self._lock.exclusive:
+            await asyncio.sleep(HANDOVER_SECONDS)
+        report.expired = await transact_statements(
+            self._db,
+            partial(self._recover, report=report, all_claims=state is SenderState.ACQUIRED),
+        )
         ready = await transact_statements(self._db, partial(self._prepare_batch, report=report))
         # Outcomes are recorded a chunk at a time; two chunks run at once so one's database
         # work overlaps the other's sends. Sends themselves are limited to `concurrency`.
@@ -150,10 +181,18 @@ class Delivery:
 
     # Recovery --------------------------------------------------------------------------
 
-    def _recover(self, connection: Connection, report: DeliveryReport) -> int:
+    def close(self) -> None:
+        """Stop being the sender (at shutdown), so another instance takes over at once."""
+        self._lock.release()
+
+    def _recover(self, connection: Connection, report: DeliveryReport, all_claims: bool) -> int:
+        """Release claims whose send never started, close those whose send started; with
+        `all_claims` (just became the sender) every claim, else those past the timeout."""
         now = self._clock()
-        cutoff = now - self._policy.claim_timeout
-        delivering.release_unstarted_claims(connection, claimed_before=cutoff)
+        cutoff = None if all_claims else now - self._policy.claim_timeout
+        released = delivering.release_unstarted_claims(connection, claimed_before=cutoff)
+        if released:
+            log.info("%d claimed, unsent invitations of a sender that is gone released", released)
         for invitation_id in delivering.close_interrupted_sends(
             connection,
             claimed_before=cutoff,
@@ -277,6 +316,10 @@ class Delivery:
         chunk marked but unsent; the whole chunk's outcomes are recorded together."""
         outcomes: list[tuple[_Ready, int | None, Exception | None]] = []
         width = self._policy.concurrency
+        if not await asyncio.to_thread(self._lock.held):
+            # Another instance took over (and recovers these claims): send nothing more.
+            log.warning("no longer the sender; %d claimed invitations left to it", len(chunk))
+            return
         for start in range(0, len(chunk), width):
             group = chunk[start : start + width]
             started = self._clock()
@@ -302,11 +345,29 @@ class Delivery:
         self, ready: _Ready, gate: asyncio.Semaphore
     ) -> tuple[_Ready, int | None, Exception | None]:
         """Send one prompt; the outcome (message id or error) is recorded by the caller."""
+        await self._chat_turn(ready.chat_id)
         async with gate:
             try:
                 return ready, await self._sender.send(ready.chat_id, ready.prompt), None
             except Exception as error:
                 return ready, None, error
+            finally:
+                self._chat_answered[ready.chat_id] = time.monotonic()
+
+    async def _chat_turn(self, chat_id: int) -> None:
+        """Wait until the chat's previous message was answered a second ago. A batch has
+        one message per chat; this spaces the last of one batch and the first of the next
+        (and a reminder after a survey)."""
+        now = time.monotonic()
+        answered = self._chat_answered.get(chat_id)
+        if answered is not None and now - answered < CHAT_INTERVAL_SECONDS:
+            await asyncio.sleep(answered + CHAT_INTERVAL_SECONDS - now)
+        if len(self._chat_answered) > CHAT_MEMORY:
+            self._chat_answered = {
+                chat: at
+                for chat, at in self._chat_answered.items()
+                if now - at < CHAT_INTERVAL_SECONDS
+            }
 
     def _record_chunk(
         self,
@@ -357,6 +418,7 @@ class Delivery:
         items = await transact(self._db, self._prepare_reminders)
 
         async def send(item: _Ready) -> None:
+            await self._chat_turn(item.chat_id)
             async with gate:
                 try:
                     message_id = await self._sender.send(item.chat_id, item.prompt)
@@ -364,6 +426,8 @@ class Delivery:
                     # One reminder at most: a failed one is logged, never retried.
                     log.warning("reminder for invitation %s failed: %s", item.invitation_id, error)
                     return
+                finally:
+                    self._chat_answered[item.chat_id] = time.monotonic()
                 await transact_statements(
                     self._db,
                     lambda connection: self._engine.remember_message(

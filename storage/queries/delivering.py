@@ -50,45 +50,49 @@ class Started:
     send_started_at: datetime | None = None
 
 
-# The candidates are locked with FOR UPDATE SKIP LOCKED on PostgreSQL, so concurrent
-# workers take disjoint rows without waiting; SQLite has one writer at a time.
+# A claim picks its candidates first (locked with FOR UPDATE SKIP LOCKED on PostgreSQL, so
+# concurrent workers take disjoint rows without waiting; SQLite has one writer at a time),
+# then marks them, in one transaction. Not as one UPDATE ... WHERE id IN (SELECT ... LIMIT
+# ... FOR UPDATE SKIP LOCKED): PostgreSQL may rescan such a subquery once per row, and each
+# rescan skips the rows the statement has just updated and locks the next ones, so a claim
+# of 50 measured 140.
+_PICK_DUE = (
+    select(INVITATIONS.c.id)
+    .where(
+        INVITATIONS.c.status == InvitationStatus.PENDING,
+        INVITATIONS.c.due_at <= bindparam("now"),
+        INVITATIONS.c.send_claimed_at.is_(None),
+    )
+    .order_by(INVITATIONS.c.due_at, INVITATIONS.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
 _CLAIM_DUE = (
     update(INVITATIONS)
     .where(
-        INVITATIONS.c.id.in_(
-            select(INVITATIONS.c.id)
-            .where(
-                INVITATIONS.c.status == InvitationStatus.PENDING,
-                INVITATIONS.c.due_at <= bindparam("now"),
-                INVITATIONS.c.send_claimed_at.is_(None),
-            )
-            .order_by(INVITATIONS.c.due_at, INVITATIONS.c.id)
-            .limit(bindparam("limit"))
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        ),
+        INVITATIONS.c.id.in_(bindparam("ids", expanding=True)),
         INVITATIONS.c.send_claimed_at.is_(None),
     )
     .values(send_claimed_at=bindparam("now"), updated_at=bindparam("now"))
     .returning(INVITATIONS.c.id)
 )
 # Every delivery tick runs this once per survey with reminders, so it is built once too.
+_PICK_REMINDERS = (
+    select(INVITATIONS.c.id)
+    .where(
+        INVITATIONS.c.survey_key == bindparam("b_survey"),
+        INVITATIONS.c.status.in_(OPEN_STATUSES),
+        INVITATIONS.c.reminder_sent_at.is_(None),
+        INVITATIONS.c.sent_at <= bindparam("sent_before"),
+    )
+    .order_by(INVITATIONS.c.sent_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
 _CLAIM_REMINDERS = (
     update(INVITATIONS)
     .where(
-        INVITATIONS.c.id.in_(
-            select(INVITATIONS.c.id)
-            .where(
-                INVITATIONS.c.survey_key == bindparam("b_survey"),
-                INVITATIONS.c.status.in_(OPEN_STATUSES),
-                INVITATIONS.c.reminder_sent_at.is_(None),
-                INVITATIONS.c.sent_at <= bindparam("sent_before"),
-            )
-            .order_by(INVITATIONS.c.sent_at)
-            .limit(bindparam("limit"))
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        ),
+        INVITATIONS.c.id.in_(bindparam("ids", expanding=True)),
         INVITATIONS.c.reminder_sent_at.is_(None),
     )
     .values(reminder_sent_at=bindparam("now"), updated_at=bindparam("now"))
@@ -196,20 +200,21 @@ _SENT_AT = (
         ),
     )
 )
-# A worker died mid-batch: its claims older than the claim timeout were never recorded.
-_STALE_CLAIM = (
+# A sender died mid-batch: its claims were never recorded. A live sender takes those older
+# than the claim timeout; a new sender takes every claim (its predecessor is gone).
+_CLAIMED = (
     INVITATIONS.c.status == InvitationStatus.PENDING,
     INVITATIONS.c.send_claimed_at.is_not(None),
-    INVITATIONS.c.send_claimed_at < bindparam("claimed_before"),
 )
+_CLAIMED_BEFORE = INVITATIONS.c.send_claimed_at < bindparam("claimed_before")
 _RELEASE_UNSTARTED = (
     update(INVITATIONS)
-    .where(*_STALE_CLAIM, INVITATIONS.c.send_started_at.is_(None))
+    .where(*_CLAIMED, INVITATIONS.c.send_started_at.is_(None))
     .values(send_claimed_at=None)
 )
 _CLOSE_INTERRUPTED = (
     update(INVITATIONS)
-    .where(*_STALE_CLAIM, INVITATIONS.c.send_started_at.is_not(None))
+    .where(*_CLAIMED, INVITATIONS.c.send_started_at.is_not(None))
     .values(
         status=InvitationStatus.SENT,
         status_reason=bindparam("reason"),
@@ -218,6 +223,8 @@ _CLOSE_INTERRUPTED = (
     )
     .returning(INVITATIONS.c.id)
 )
+_RELEASE_UNSTARTED_BEFORE = _RELEASE_UNSTARTED.where(_CLAIMED_BEFORE)
+_CLOSE_INTERRUPTED_BEFORE = _CLOSE_INTERRUPTED.where(_CLAIMED_BEFORE)
 _EXPIRE_OVERDUE = (
     update(INVITATIONS)
     .where(
@@ -235,19 +242,29 @@ _MARK_UNREACHABLE = (
 )
 
 
-def release_unstarted_claims(connection: Connection, *, claimed_before: datetime) -> None:
-    """Give stale claims whose send never started back to the outbox: certainly unsent."""
-    connection.execute(_RELEASE_UNSTARTED, {"claimed_before": claimed_before})
+def release_unstarted_claims(connection: Connection, *, claimed_before: datetime | None) -> int:
+    """Give stale claims (made before `claimed_before`, or all with None) whose send never
+    started back to the outbox: certainly unsent. Return how many."""
+    if claimed_before is None:
+        return connection.execute(_RELEASE_UNSTARTED).rowcount
+    return connection.execute(
+        _RELEASE_UNSTARTED_BEFORE, {"claimed_before": claimed_before}
+    ).rowcount
 
 
 def close_interrupted_sends(
-    connection: Connection, *, claimed_before: datetime, now: datetime, reason: str
+    connection: Connection, *, claimed_before: datetime | None, now: datetime, reason: str
 ) -> list[int]:
-    """Record stale claims whose send had started as sent, unconfirmed: the message may
-    have arrived, and a duplicate survey is worse than a missing one. Return their ids."""
-    result = connection.execute(
-        _CLOSE_INTERRUPTED, {"claimed_before": claimed_before, "now": now, "reason": reason}
-    )
+    """Record stale claims (made before `claimed_before`, or all with None) whose send had
+    started as sent, unconfirmed: the message may have arrived, and a duplicate survey is
+    worse than a missing one. Return their ids."""
+    if claimed_before is None:
+        result = connection.execute(_CLOSE_INTERRUPTED, {"now": now, "reason": reason})
+    else:
+        result = connection.execute(
+            _CLOSE_INTERRUPTED_BEFORE,
+            {"claimed_before": claimed_before, "now": now, "reason": reason},
+        )
     return sorted(row[0] for row in result)
 
 
@@ -259,7 +276,10 @@ def expire_overdue(connection: Connection, *, now: datetime) -> int:
 def claim_due(connection: Connection, *, now: datetime, limit: int) -> list[int]:
     """Atomically claim up to `limit` due pending invitations for this worker (several
     instances claim disjoint sets); return their ids."""
-    result = connection.execute(_CLAIM_DUE, {"now": now, "limit": limit})
+    ids = connection.execute(_PICK_DUE, {"now": now, "limit": limit}).scalars().all()
+    if not ids:
+        return []
+    result = connection.execute(_CLAIM_DUE, {"ids": list(ids), "now": now})
     return sorted(row[0] for row in result)
 
 
@@ -267,10 +287,16 @@ def claim_reminders(
     connection: Connection, *, survey_key: str, sent_before: datetime, now: datetime, limit: int
 ) -> list[int]:
     """Claim open invitations of `survey_key` sent before `sent_before` and not reminded."""
-    result = connection.execute(
-        _CLAIM_REMINDERS,
-        {"b_survey": survey_key, "sent_before": sent_before, "now": now, "limit": limit},
+    ids = (
+        connection.execute(
+            _PICK_REMINDERS, {"b_survey": survey_key, "sent_before": sent_before, "limit": limit}
+        )
+        .scalars()
+        .all()
     )
+    if not ids:
+        return []
+    result = connection.execute(_CLAIM_REMINDERS, {"ids": list(ids), "now": now})
     return sorted(row[0] for row in result)
 
 

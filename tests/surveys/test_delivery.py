@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import update
 from sqlmodel import Session
 
 from bot.context import Deps
@@ -273,15 +274,52 @@ async def test_send_interrupted_mid_request_becomes_sent_unconfirmed_and_is_neve
     assert sender.attempts == 1
 
 
-async def test_claim_abandoned_before_the_request_left_is_sent_once_later(
+async def test_claims_of_a_sender_that_is_gone_are_sent_at_once_by_the_next_sender(
     deps: Deps,
     delivery: Delivery,
     sender: RecordingSender,
     clock: FakeClock,
     queue_due: Callable[..., int],
 ) -> None:
+    unstarted = queue_due(customer="cust-1", chat_id=CHAT)
+    interrupted = queue_due(customer="cust-2", chat_id=CHAT + 1)
+    # The previous sender claimed both, started sending one, then died.
+    run_unit(
+        deps.db,
+        lambda session: invitation_queries.claim_due(session=session, now=clock(), limit=10),
+    )
+    with deps.db.begin() as connection:
+        connection.execute(
+            update(SurveyInvitation)
+            .where(SurveyInvitation.id == interrupted)  # type: ignore[arg-type]
+            .values(send_started_at=clock())
+        )
+
+    # This sender's first pass, long before the claim timeout.
+    clock.advance(seconds=1)
+    report = await delivery.run_once()
+
+    assert report.sent == 1
+    assert [chat for chat, _ in sender.sent] == [CHAT]
+    assert invitation(deps.db, unstarted).status == InvitationStatus.SENT
+    closed = invitation(deps.db, interrupted)
+    assert closed.status == InvitationStatus.SENT
+    assert (closed.status_reason or "").startswith("unconfirmed")
+    await delivery.run_once()
+    assert sender.attempts == 1
+
+
+async def test_claim_abandoned_under_a_live_sender_is_sent_once_after_the_claim_timeout(
+    deps: Deps,
+    delivery: Delivery,
+    sender: RecordingSender,
+    clock: FakeClock,
+    queue_due: Callable[..., int],
+) -> None:
+    await delivery.run_once()  # this instance is the sender from now on
     invitation_id = queue_due()
-    # A worker claimed the due invitations, then died before any request left.
+    # A pass of this sender claimed the due invitations, then failed before any request
+    # left; the claim may still be in use, so only the timeout frees it.
     claimed = run_unit(
         deps.db,
         lambda session: invitation_queries.claim_due(session=session, now=clock(), limit=10),
@@ -381,3 +419,21 @@ async def test_tap_stored_before_the_send_is_recorded_keeps_progress_and_the_mes
     # The survey message is known, so a typed answer updates its recap.
     reply = await asyncio.to_thread(say, deps, CHAT, "the agent was great")
     assert [edit.message_id for edit in reply.edits] == [501]
+
+
+async def test_a_pass_claims_no_more_than_its_batch(
+    deps: Deps, sender: RecordingSender, clock: FakeClock, queue_due: Callable[..., int]
+) -> None:
+    for n in range(8):
+        queue_due(customer=f"batch-{n}", chat_id=CHAT + n)
+    delivery = Delivery(
+        db=deps.db,
+        engine=deps.surveys,
+        sender=sender,
+        clock=clock,
+        policy=DeliveryPolicy(zone=ZoneInfo("UTC"), quiet_hours=None, batch=3),
+    )
+
+    report = await delivery.run_once()
+
+    assert (report.claimed, report.sent, len(sender.sent)) == (3, 3, 3)

@@ -5,7 +5,7 @@ kept as training examples; `churnbot classify retrain` stores the model it fits 
 classifier_model, where every running instance finds it. A classification the model was
 unsure of is marked needs_review.
 
-Revision ID: 0007
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-01 16:00:00
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0007"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None

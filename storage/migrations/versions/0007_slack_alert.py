@@ -6,8 +6,8 @@ sweep finds recently finished invitations through ix_invitation_status_updated.
 Invitations that finished before this revision were alerted (or not) by the old code: they
 are recorded as `none`, so the first sweep does not alert them again.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-01 16:20:00
 """
 
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
