@@ -32,6 +32,7 @@ from storage.session import run_unit
 from surveys import events
 from surveys.definition import DefinitionError, check_definitions
 from surveys.i18n import SUPPORTED_LANGUAGES
+from surveys.inbound import clean_text
 
 # Files churnbot creates (database, exports, charts) are for their owner only.
 PRIVATE_UMASK = 0o077
@@ -459,6 +460,7 @@ def _read_text(file: Path) -> tuple[str, str | None]:
 
 
 def _parse_customers(text: str) -> tuple[list[tuple[int, str, dict[str, Any]]], list[str]]:
+    text = clean_text(text)
     header = text.split("\n", 1)[0]
     delimiter = next((d for d in ",;\t" if d in header), ",")
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)

@@ -15,6 +15,7 @@ from storage.queries import customers as customer_queries
 from storage.queries import events as event_queries
 from storage.queries import invitations as invitation_queries
 from surveys.definition import SurveyDefinition
+from surveys.inbound import UnacceptableJson, clean_json
 
 CUSTOMER_UPSERTED = "customer.upserted"
 SUBSCRIPTION_STARTED = "subscription.started"
@@ -212,6 +213,11 @@ def parse_event(raw: object, *, now: datetime, where: str = "") -> EventInput:
     """Validate one JSON event; raise EventError naming the field (prefixed by `where`)."""
     if not isinstance(raw, dict):
         raise EventError(f"{where or 'event'}: must be a JSON object")
+    try:
+        # Every source (API, CLI, sandbox) gets the one inbound rule: no NUL, finite numbers.
+        raw = clean_json(raw)
+    except UnacceptableJson as error:
+        raise EventError(f"{where}{error}") from error
     try:
         payload = _Payload.model_validate(raw)
     except ValidationError as error:

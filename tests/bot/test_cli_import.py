@@ -126,3 +126,15 @@ def test_negative_revenue_and_unknown_language_are_refused_each_on_its_line(
     assert "line 4: monthly_revenue 'inf'" in errors[2]
     assert "nothing was imported" in result.stderr
     assert _customers(cli_db) == {}
+
+
+def test_nul_in_an_imported_name_is_removed_as_for_every_inbound_text(
+    invoke: Invoke, cli_db: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "nul.csv"
+    path.write_text("customer_id,name,language\nacme-9,Bad\x00Name,en\n", encoding="utf-8")
+
+    result = _import(invoke, path)
+
+    assert result.exit_code == 0, result.output
+    assert _customers(cli_db)["acme-9"].name == "BadName"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -338,3 +338,33 @@ def test_the_database_refuses_a_second_invitation_for_one_subscription(deps: Dep
         )
         with pytest.raises(IntegrityError):
             session.commit()
+
+
+def test_parse_event_removes_nul_from_every_string_whatever_the_source() -> None:
+    parsed = events.parse_event(
+        {
+            "event_id": "ev\x00-1",
+            "type": "customer.upserted",
+            "customer_id": "cust\x00-9",
+            "data": {"name": "Bad\x00Name"},
+        },
+        now=datetime(2026, 11, 2, tzinfo=UTC),
+    )
+
+    assert parsed.event_id == "ev-1"
+    assert parsed.customer_id == "cust-9"
+    assert parsed.data["name"] == "BadName"
+
+
+def test_parse_event_refuses_a_non_finite_number_naming_the_field() -> None:
+    with pytest.raises(events.EventError, match=r"\[3\]\.data\.monthly_revenue"):
+        events.parse_event(
+            {
+                "event_id": "ev-2",
+                "type": "customer.upserted",
+                "customer_id": "cust-9",
+                "data": {"monthly_revenue": float("inf")},
+            },
+            now=datetime(2026, 11, 2, tzinfo=UTC),
+            where="[3].",
+        )
