@@ -20,9 +20,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.exc import InterfaceError, OperationalError
-from typer.core import TyperArgument, TyperCommand, TyperGroup
+from typer.core import TyperGroup
 
 from bot import cli_classify, cli_reports, cli_secret
+from bot.cli_style import ChurnbotTyper
 from bot.logs import configure_logging, mask_secrets
 from bot.settings import Settings, SettingsError, load_settings
 from storage import db as database
@@ -45,20 +46,6 @@ MAX_IMPORT_ERRORS_SHOWN = 20
 err = Console(stderr=True, soft_wrap=True)
 
 
-class ChurnbotCommand(TyperCommand):
-    """A command whose usage line names arguments the usual way (`CUSTOMER_ID`,
-    `[FILE]`), not typer's `{customer_id}`."""
-
-    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
-        pieces = [self.options_metavar] if self.options_metavar else []
-        for param in self.get_params(ctx):
-            if isinstance(param, TyperArgument):
-                name = param.metavar or (param.name or "").upper()
-                name = name if param.required else f"[{name}]"
-                pieces.append(name + ("..." if param.nargs != 1 else ""))
-        return pieces
-
-
 class ChurnbotGroup(TyperGroup):
     """Turns every failure into one line on stderr (exit 2 for bad settings or input);
     `--debug` or LOG_LEVEL=DEBUG adds the traceback."""
@@ -78,21 +65,6 @@ class ChurnbotGroup(TyperGroup):
                     highlight=False,
                 )
             fail(line, code=code)
-
-
-class ChurnbotTyper(typer.Typer):
-    """`typer.Typer` whose commands use `ChurnbotCommand` and whose help shows no `<bool>`
-    beside flags (plain click help: rich's help marks every flag with its type)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("cls", ChurnbotGroup)
-        kwargs.setdefault("rich_markup_mode", None)
-        kwargs.setdefault("pretty_exceptions_enable", False)
-        super().__init__(**kwargs)
-
-    def command(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("cls", ChurnbotCommand)
-        return super().command(*args, **kwargs)
 
 
 def fail(message: str, *, code: int = 2) -> NoReturn:
@@ -152,7 +124,10 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-app = ChurnbotTyper(help="churnbot: customer surveys in Telegram, churn reasons for your team.")
+app = ChurnbotTyper(
+    cls=ChurnbotGroup,
+    help="churnbot: customer surveys in Telegram, churn reasons for your team.",
+)
 db_app = ChurnbotTyper(help="Database schema.")
 surveys_app = ChurnbotTyper(help="Survey definitions.")
 customers_app = ChurnbotTyper(help="Customers.")

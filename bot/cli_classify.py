@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
+from bot.cli_style import ChurnbotTyper
 from surveys.classification import CATEGORIES, SENTIMENTS, Classifier
 from surveys.classification.evaluation import evaluate, read_labelled
 
@@ -29,11 +30,10 @@ class _TextByDefault(TyperGroup):
         return super().resolve_command(ctx, args)
 
 
-classify_app = typer.Typer(
+classify_app = ChurnbotTyper(
     cls=_TextByDefault,
     invoke_without_command=True,
     no_args_is_help=False,
-    rich_markup_mode=None,
     help="Classify a text (`classify TEXT`), a stream, a labelled file; train the model.",
 )
 
@@ -62,7 +62,7 @@ def classify_group(
     if ctx.invoked_subcommand is not None:
         return
     if eval_file is not None:
-        _print_evaluation(_classifier(), eval_file, as_json=as_json)
+        _print_evaluation(eval_file, as_json=as_json)
     elif jsonl:
         _classify_stream(_classifier())
     else:
@@ -238,16 +238,20 @@ def _flush(classifier: Classifier, pending: list[tuple[int, str]], out: Any) -> 
     pending.clear()
 
 
-def _print_evaluation(classifier: Classifier, path: Path, *, as_json: bool) -> None:
+def _print_evaluation(path: Path, *, as_json: bool) -> None:
+    """Score the labelled file; the file is checked before any database is opened."""
     if not path.is_file():
         raise typer.BadParameter(f"no such file: {path}", param_hint="--eval")
     try:
         examples = read_labelled(path)
     except (KeyError, ValueError, UnicodeDecodeError) as error:
-        reason = f"every line needs {error}" if isinstance(error, KeyError) else str(error)
-        Console(stderr=True).print(f"error: --eval {path.name}: {reason}", markup=False)
+        # ValueError names the file and line itself.
+        reason = f"{path.name}: every line needs {error}" if isinstance(error, KeyError) else error
+        Console(stderr=True, soft_wrap=True).print(
+            f"error: --eval {reason}", markup=False, highlight=False
+        )
         raise typer.Exit(2) from error
-    report = evaluate(classifier, examples)
+    report = evaluate(_classifier(), examples)
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return

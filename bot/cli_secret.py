@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
-secret_app = typer.Typer(
+from bot.cli_style import ChurnbotTyper
+
+secret_app = ChurnbotTyper(
     help="The key that signs deep links and survey buttons.", no_args_is_help=True
 )
 

@@ -82,7 +82,7 @@ BAD_SETTINGS = [
         "evaluation file without category",
         {},
         ["classify", "--eval", "{unlabelled}"],
-        ["unlabelled.jsonl", "'category'"],
+        ["unlabelled.jsonl", "category"],
     ),
 ]
 
