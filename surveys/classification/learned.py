@@ -2,8 +2,8 @@
 
 Features: word 1-2-grams and character 1-5-grams of the normalised text (so typos,
 inflections, dropped accents, Chinese and Korean without spaces still share features), plus
-one token for shouting in capitals (normalisation lower-cases). Weights are TF-IDF with
-sublinear term frequency and L2 normalisation, the same formula as scikit-learn's
+tokens for shouting in capitals (normalisation lower-cases), "!!"/"??" and emoji. Weights
+are TF-IDF with sublinear term frequency and L2 normalisation, the same formula as scikit-learn's
 `TfidfVectorizer(sublinear_tf=True)`. Three linear heads (scikit-learn's `LinearSVC`) share
 the features: category, sentiment, language. Each head's scores become probabilities by a
 softmax whose temperature is fitted on out-of-fold predictions (calibration).
@@ -39,6 +39,12 @@ FORMAT = "churnbot-linear-1"
 MAX_CHARS = 4000
 CHAR_NGRAMS = (1, 2, 3, 4, 5)
 CAPS_TOKEN = "\x01caps"
+# Tone cues that normalisation or the n-grams blur: repeated "!"/"?" and emoji. They lifted
+# cross-validated sentiment accuracy (docs/classification.md, "Why these choices").
+BANGS_TOKEN = "\x01bangs"
+QUESTIONS_TOKEN = "\x01questions"
+EMOJI_TOKEN = "\x01emoji"
+_QUESTIONS = re.compile(r"\?\?|\?!|!\?")
 _WORD = re.compile(r"\w+")
 _SHOUTED = re.compile(r"\b[A-Z]{3,}\b")
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -60,6 +66,12 @@ def tokens(raw: str) -> list[str]:
         found += [padded[index : index + size] for index in range(len(padded) - size + 1)]
     if len(_SHOUTED.findall(raw)) >= 1 and sum(map(str.isupper, raw)) > sum(map(str.islower, raw)):
         found.append(CAPS_TOKEN)
+    if "!!" in raw:
+        found.append(BANGS_TOKEN)
+    if _QUESTIONS.search(raw):
+        found.append(QUESTIONS_TOKEN)
+    if any(ord(character) >= 0x1F000 for character in raw):
+        found.append(EMOJI_TOKEN)
     return found
 
 

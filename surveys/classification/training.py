@@ -33,6 +33,9 @@ SEED = 13
 # the English examples each; 3 lifted their cross-validated macro-F1 by 0.01 and left
 # English unchanged (docs/classification.md).
 OTHER_LANGUAGE_WEIGHT = 3.0
+# Classes weighted inversely to their frequency: slightly better cross-validated English
+# category macro-F1 and sentiment accuracy (sentiment is skewed to negative and neutral).
+CLASS_WEIGHT = "balanced"
 # Below this calibrated probability a category is marked "needs review".
 REVIEW_BELOW = 0.5
 
@@ -69,7 +72,7 @@ def _fit_head(
     if len(present) == 1:
         intercept[labels.index(present[0])] = 0.0
         return LinearHead(labels, coef, intercept)
-    model = LinearSVC(C=C_VALUE, random_state=SEED, max_iter=5000)
+    model = LinearSVC(C=C_VALUE, class_weight=CLASS_WEIGHT, random_state=SEED, max_iter=5000)
     model.fit(
         matrix[rows],
         [targets[index] for index in rows],
@@ -184,6 +187,7 @@ def train(
             "temperatures": temperatures,
             "review_below": REVIEW_BELOW,
             "other_language_weight": OTHER_LANGUAGE_WEIGHT,
+            "class_weight": CLASS_WEIGHT,
             "cv_category_accuracy": round(
                 float(
                     np.mean(
