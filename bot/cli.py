@@ -12,18 +12,17 @@ import math
 import os
 import sys
 import traceback
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.exc import InterfaceError, OperationalError
 from typer.core import TyperGroup
 
 from bot import cli_classify, cli_reports, cli_secret
-from bot.cli_style import ChurnbotTyper
+from bot.cli_style import ChurnbotTyper, configured_secrets, err, fail
 from bot.logs import configure_logging, mask_secrets
 from bot.settings import Settings, SettingsError, load_settings
 from storage import db as database
@@ -38,12 +37,7 @@ from surveys.inbound import clean_text
 # Files churnbot creates (database, exports, charts) are for their owner only.
 PRIVATE_UMASK = 0o077
 DEBUG_KEY = "churnbot.debug"
-# Business dates outside this window are typing mistakes, not history or plans.
-EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
-FUTURE_SLACK = timedelta(days=1)
 MAX_IMPORT_ERRORS_SHOWN = 20
-
-err = Console(stderr=True, soft_wrap=True)
 
 
 class ChurnbotGroup(TyperGroup):
@@ -60,18 +54,11 @@ class ChurnbotGroup(TyperGroup):
             line, code = describe_failure(error)
             if _debugging(ctx):
                 err.print(
-                    mask_secrets("".join(traceback.format_exception(error)), _secrets()),
+                    mask_secrets("".join(traceback.format_exception(error)), configured_secrets()),
                     markup=False,
                     highlight=False,
                 )
             fail(line, code=code)
-
-
-def fail(message: str, *, code: int = 2) -> NoReturn:
-    """Print `error: message` as one line (secrets masked) and stop with `code`."""
-    line = " ".join(mask_secrets(message, _secrets()).split())
-    err.print(f"[red]error:[/red] {escape(line)}", highlight=False)
-    raise typer.Exit(code)
 
 
 def describe_failure(error: Exception) -> tuple[str, int]:
@@ -103,12 +90,6 @@ def _short(text: str, limit: int = 200) -> str:
     """The first line of `text`, cut to `limit` characters (servers answer with pages)."""
     first = (text.strip().splitlines() or [""])[0]
     return first if len(first) <= limit else first[: limit - 1] + "…"
-
-
-def _secrets() -> list[str]:
-    with contextlib.suppress(Exception):
-        return load_settings().secrets()
-    return []
 
 
 def _debugging(ctx: typer.Context) -> bool:
@@ -570,8 +551,8 @@ def _when(at: str | None) -> str | None:
     except ValueError:
         fail(f"--at {at!r} is not an ISO date-time (e.g. 2026-11-01T12:30:00+02:00)")
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    if not EARLIEST_EVENT <= aware <= datetime.now(UTC) + FUTURE_SLACK:
-        fail(f"--at {at!r} is outside {EARLIEST_EVENT.year} to tomorrow")
+    if not events.EARLIEST_EVENT <= aware <= datetime.now(UTC) + events.FUTURE_TOLERANCE:
+        fail(f"--at {at!r} is outside {events.EARLIEST_EVENT.year} to tomorrow")
     return at
 
 

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot.cli_style import err, fail
 from surveys.reports.figures import Figures
 
 out = Console()
-err = Console(stderr=True)
 
 
 def _deps():
@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
         try:
             period = parse_week(week, now=deps.clock(), zone=deps.settings.zone)
         except ValueError as error:
-            _refuse(f"--week {error}")
+            fail(f"--week {error}")
         # Check Slack before printing: a summary followed by "cannot post" reads as posted.
         weekly = _weekly_poster(deps) if post else None
         print_figures(_figures(deps, period), title=f"Weekly churn summary · {period.label}")
@@ -126,18 +126,12 @@ def register(app: typer.Typer) -> None:
         try:
             chosen = parse_period(period, now=deps.clock(), zone=deps.settings.zone)
         except PeriodError as error:
-            _refuse(f"PERIOD {error}")
+            fail(f"PERIOD {error}")
         figures = _figures(deps, chosen)
         if as_json:
             typer.echo(json.dumps(figures_json(figures), ensure_ascii=False))
             return
         print_figures(figures, title=f"Churn figures · {chosen.label}")
-
-
-def _refuse(message: str) -> NoReturn:
-    """One line on stderr and exit code 2: a refused argument is not a crash."""
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def figures_json(figures: Figures) -> dict[str, object]:

@@ -1,14 +1,23 @@
-"""The look of every `churnbot` command: plain usage names and help without `<bool>`.
+"""The look of every `churnbot` command: plain usage names, help without `<bool>`, and a
+failure as one `error:` line.
 
 Its own module so that the command groups (bot/cli_*.py) use it without importing bot/cli.py.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, NoReturn
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperArgument, TyperCommand
+
+from bot.logs import mask_secrets
+from bot.settings import load_settings
+
+err = Console(stderr=True, soft_wrap=True)
 
 
 class ChurnbotCommand(TyperCommand):
@@ -40,3 +49,17 @@ class ChurnbotTyper(typer.Typer):
     def command(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("cls", ChurnbotCommand)
         return super().command(*args, **kwargs)
+
+
+def fail(message: str, *, code: int = 2) -> NoReturn:
+    """Print `error: message` as one line (secrets masked) and stop with `code`."""
+    line = " ".join(mask_secrets(message, configured_secrets()).split())
+    err.print(f"[red]error:[/red] {escape(line)}", highlight=False)
+    raise typer.Exit(code)
+
+
+def configured_secrets() -> list[str]:
+    """The secrets of the current settings, to mask; none when settings cannot load."""
+    with contextlib.suppress(Exception):
+        return load_settings().secrets()
+    return []
