@@ -12,8 +12,9 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -39,6 +40,9 @@ from surveys.quiet_hours import QuietHours
 
 log = logging.getLogger(__name__)
 
+# The PTB application with the default context types (the handlers use no custom ones).
+TelegramApplication = Application[Any, ContextTypes.DEFAULT_TYPE, Any, Any, Any, Any]
+
 DELIVERY_JOB_ID = "deliver-invitations"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
@@ -48,7 +52,7 @@ def build_application(
     slack: SlackParts | None = None,
     *,
     requests: tuple[AiohttpRequest, AiohttpRequest] | None = None,
-) -> Application:
+) -> TelegramApplication:
     """The python-telegram-bot application with every handler registered.
 
     `requests` (the general and the getUpdates transport) lets the caller close them when
@@ -56,7 +60,8 @@ def build_application(
     """
     settings = deps.settings
     general, updates = requests or telegram_requests(settings)
-    builder = (
+    # Any bot type: the rate limiter, when set, changes the builder's `ExtBot` parameter.
+    builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
         ApplicationBuilder()
         .token(settings.require_bot_token())
         .base_url(settings.telegram_api_base_url)
@@ -103,7 +108,7 @@ def telegram_request(settings: Settings, *, pool_size: int) -> AiohttpRequest:
 
 def _make_error_handler(
     deps: Deps,
-) -> Callable[[object, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+) -> Callable[[object, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the failure with its update, apologise briefly, keep serving everyone."""
         deps.metrics.handler_errors.labels("telegram").inc()
@@ -134,7 +139,7 @@ def _log_failure(update: object, error: BaseException | None, *, customer_text: 
     )
 
 
-def build_delivery(deps: Deps, application: Application) -> Delivery:
+def build_delivery(deps: Deps, application: TelegramApplication) -> Delivery:
     settings = deps.settings
     return Delivery(
         db=deps.db,
@@ -197,12 +202,14 @@ def build_scheduler(deps: Deps, delivery: Delivery) -> AsyncIOScheduler:
 
 
 def _probe(
-    deps: Deps, application: Application, scheduler: AsyncIOScheduler
+    deps: Deps, application: TelegramApplication, scheduler: AsyncIOScheduler
 ) -> health.HealthProbe:
     async def check() -> dict[str, bool]:
         checks = {"database": False, "telegram": False, "scheduler": False}
         with contextlib.suppress(Exception):
-            await transact(deps.db, lambda session: session.exec(text("SELECT 1")).one())
+            await transact(
+                deps.db, lambda session: session.connection().execute(text("SELECT 1")).one()
+            )
             checks["database"] = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(application.bot.get_me(), timeout=5)

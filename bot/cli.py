@@ -21,7 +21,7 @@ from rich.markup import escape
 from sqlalchemy.exc import InterfaceError, OperationalError
 from typer.core import TyperGroup
 
-from bot import cli_classify, cli_reports, cli_secret
+from bot import cli_classify, cli_context, cli_reports, cli_secret
 from bot.cli_style import ChurnbotTyper, configured_secrets, err, fail
 from bot.logs import configure_logging, mask_secrets
 from bot.settings import Settings, SettingsError, load_settings
@@ -136,19 +136,8 @@ def main_options(
     ctx.meta[DEBUG_KEY] = debug
 
 
-def _settings() -> Settings:
-    """The settings; a bad one stops the command with one line (see ChurnbotGroup)."""
-    return load_settings()
-
-
-def _deps(settings: Settings):
-    from bot.wiring import build_deps
-
-    return build_deps(settings)
-
-
 def _configure_logging(settings: Settings, *, quiet_unless_set: bool = False) -> None:
-    level = settings.log_level
+    level: str = settings.log_level
     if quiet_unless_set and "log_level" not in settings.model_fields_set:
         level = "WARNING"
     configure_logging(level, settings.secrets())
@@ -160,7 +149,7 @@ def run() -> None:
 
     With no TELEGRAM_BOT_TOKEN and no production setting it starts the sandbox instead
     (see `churnbot sandbox`)."""
-    settings = _settings()
+    settings = cli_context.settings()
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
     if not token.strip():
         present = settings.production_settings
@@ -175,7 +164,7 @@ def run() -> None:
         _sandbox(settings, settings.sandbox_port)
         return
     _configure_logging(settings)
-    deps = _deps(settings)
+    deps = cli_context.deps(settings)
     from bot.app import serve
 
     asyncio.run(serve(deps))
@@ -220,7 +209,7 @@ def sandbox(
     """Try churnbot with no tokens: the real bot against local Telegram and Slack stand-ins,
     with a web page to play the customer and the manager. It never uses the configured
     database or secrets: its own SQLite file, fresh secrets at every start, 127.0.0.1 only."""
-    settings = _settings()
+    settings = cli_context.settings()
     _sandbox(settings, settings.sandbox_port if port is None else port, database)
 
 
@@ -238,7 +227,7 @@ def demo(
     Uses DATABASE_URL if set, otherwise a fresh sqlite:///churnbot-demo.db."""
     from bot.sandbox.demo import run_demo
 
-    settings = _settings()
+    settings = cli_context.settings()
     _configure_logging(settings, quiet_unless_set=True)
     # The fast delivery interval of the demo makes APScheduler warn about skipped runs.
     logging.getLogger("apscheduler").setLevel(logging.CRITICAL)
@@ -248,7 +237,7 @@ def demo(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations (also done automatically at start)."""
-    settings = _settings()
+    settings = cli_context.settings()
     engine = database.make_engine(settings.database_url)
     database.upgrade(engine)
     typer.echo(f"database at revision {database.current_revision(engine)}")
@@ -267,7 +256,7 @@ def surveys_check(
     """Validate the survey definitions `churnbot run` would load; exit non-zero naming file,
     question and problem."""
     if directory is None:
-        directory = _settings().survey_definitions_dir
+        directory = cli_context.settings().survey_definitions_dir
     problems = check_definitions(directory)
     for problem in problems:
         err.print(f"[red]invalid:[/red] {escape(problem)}", highlight=False)
@@ -291,8 +280,8 @@ def link(
         fail("CUSTOMER_ID is empty: give your own id of the customer")
     if days is not None and not 1 <= days <= 365:
         fail(f"--days {days}: a link stays valid for 1 to 365 days")
-    settings = _settings()
-    deps = _deps(settings)
+    settings = cli_context.settings()
+    deps = cli_context.deps(settings)
 
     def work(session: Any) -> str:
         customer = customer_queries.upsert_customer(session=session, external_id=customer_id)
@@ -358,14 +347,14 @@ def customers_import(
     Every line is checked first; if any is refused, nothing is imported. UTF-8 (with or
     without BOM) and UTF-16 with BOM (Excel's "Unicode text") are read as such; another
     file is read as Windows-1252 with a warning."""
-    settings = _settings()
+    settings = cli_context.settings()
     text, warning = _read_text(file)
     if warning:
         err.print(f"[yellow]warning:[/yellow] {escape(file.name)}: {escape(warning)}")
     rows, problems = _parse_customers(text)
     if problems:
         _refuse(file, problems)
-    deps = _deps(settings)
+    deps = cli_context.deps(settings)
 
     def work(session: Any) -> int:
         if not move_chats:
@@ -484,8 +473,8 @@ def _chat_conflicts(session: Any, rows: list[tuple[int, str, dict[str, Any]]]) -
 
 def _record(raw: object) -> None:
     """Validate and record JSON events exactly as `POST /api/events` does."""
-    settings = _settings()
-    deps = _deps(settings)
+    settings = cli_context.settings()
+    deps = cli_context.deps(settings)
     now = deps.clock()
     batch = raw if isinstance(raw, list) else [raw]
     try:
@@ -649,7 +638,7 @@ def export_answers(
             start = datetime.combine(date.fromisoformat(since), datetime.min.time(), UTC)
         except ValueError as error:
             raise typer.BadParameter(f"--since {since!r} is not a date (YYYY-MM-DD)") from error
-    settings = _settings()
+    settings = cli_context.settings()
     engine = database.make_engine(settings.database_url)
     database.upgrade(engine)
     handle = output.open("w", encoding="utf-8", newline="") if output else sys.stdout

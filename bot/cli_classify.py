@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -22,11 +21,12 @@ from surveys.classification.evaluation import evaluate, read_labelled
 class _TextByDefault(TyperGroup):
     """`churnbot classify "some text"` classifies the text; known words are subcommands."""
 
+    # The command's type is typer's vendored click `Command`, which typer does not export.
     def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
+        self, ctx: typer.Context, args: list[str]
+    ) -> tuple[str | None, Any, list[str]]:
         if args and args[0] not in self.commands:
-            return "text", self.commands["text"], args
+            args = ["text", *args]
         return super().resolve_command(ctx, args)
 
 

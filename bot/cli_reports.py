@@ -7,26 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot import cli_context
 from bot.cli_style import err, fail
 from surveys.reports.figures import Figures
+
+if TYPE_CHECKING:
+    from bot.context import Deps
+    from surveys.reports.periods import Period
+    from surveys.reports.weekly import WeeklySummary
 
 out = Console()
 
 
-def _deps():
-    from bot.cli import _deps as build
-    from bot.cli import _settings
-
-    return build(_settings())
+def _deps() -> Deps:
+    return cli_context.deps(cli_context.settings())
 
 
-def _figures(deps, period) -> Figures:
+def _figures(deps: Deps, period: Period) -> Figures:
     from storage.session import run_unit
     from surveys.reports.figures import compute_figures
 
@@ -145,7 +148,7 @@ def figures_json(figures: Figures) -> dict[str, object]:
     }
 
 
-def _weekly_poster(deps):
+def _weekly_poster(deps: Deps) -> WeeklySummary:
     from bot.settings import SettingsError
     from bot.slack_wiring import build_slack
 
@@ -160,7 +163,7 @@ def _weekly_poster(deps):
     return parts.weekly
 
 
-def _post(weekly, period, *, again: bool = False) -> None:
+def _post(weekly: WeeklySummary, period: Period, *, again: bool = False) -> None:
     from storage.models import SummaryPostStatus
 
     outcome = asyncio.run(weekly.publish_again(period) if again else weekly.publish(period))

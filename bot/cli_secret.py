@@ -29,12 +29,12 @@ def rotate_command(
 ) -> None:
     """Sign with a new key generation: every link and button made before is refused as
     expired (customers are told so). Restart every running instance afterwards."""
-    from bot.cli import _settings
+    from bot.cli_context import settings as load
     from storage import db as database
     from storage.session import run_unit
     from surveys.keyring import rotate
 
-    settings = _settings()
+    settings = load()
     if not yes:
         typer.confirm(
             "Every deep link and survey button made so far will stop working. Go on?",

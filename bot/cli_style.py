@@ -7,12 +7,14 @@ Its own module so that the command groups (bot/cli_*.py) use it without importin
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperArgument, TyperCommand
+from typer.models import CommandFunctionType
 
 from bot.logs import mask_secrets
 from bot.settings import load_settings
@@ -46,7 +48,9 @@ class ChurnbotTyper(typer.Typer):
         kwargs.setdefault("pretty_exceptions_enable", False)
         super().__init__(**kwargs)
 
-    def command(self, *args: Any, **kwargs: Any) -> Any:
+    def command(
+        self, *args: Any, **kwargs: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
         kwargs.setdefault("cls", ChurnbotCommand)
         return super().command(*args, **kwargs)
 

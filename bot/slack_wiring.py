@@ -81,7 +81,7 @@ class SlackParts:
         weekly = self.weekly
         scheduler.add_job(
             weekly.catch_up,
-            CronTrigger(**weekly.schedule.cron(), timezone=weekly.zone),  # type: ignore[arg-type]
+            CronTrigger(**weekly.schedule.cron(), timezone=weekly.zone),
             id=WEEKLY_JOB_ID,
             max_instances=1,
             coalesce=True,

@@ -84,7 +84,7 @@ def sandbox_settings(
     )
     if "log_level" not in explicit:
         values["log_level"] = "WARNING"
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 async def serve_sandbox(

@@ -210,7 +210,8 @@ def _remove_sqlite(url: str) -> None:
 
 def load_texts() -> dict[str, Any]:
     raw = resources.files("bot.sandbox").joinpath("data", "demo_answers.yaml").read_text("utf-8")
-    return yaml.safe_load(raw)
+    texts: dict[str, Any] = yaml.safe_load(raw)
+    return texts
 
 
 def _pick(rng: random.Random, weights: dict[str, float]) -> str:

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from bot.context import Deps
 from bot.sandbox.slack_api import FakeSlack, signed_headers
 from bot.sandbox.telegram_api import FakeTelegram
 from bot.sandbox.threaded import ThreadedServer
@@ -95,7 +96,7 @@ class SandboxServer:
             BOT_TOKEN, bot_username=BOT_USERNAME, bot_first_name="Churnbot"
         )
         self.slack = FakeSlack(SLACK_TOKEN)
-        self.deps: Any = None  # bot.context.Deps, set by attach() once the database is open
+        self.deps: Deps | None = None  # set by attach() once the database is open
         self.app_url = ""  # the real application's HTTP server, set once it listens
         self._lines: list[ChatLine] = []
         self._lock = threading.Lock()
@@ -136,7 +137,7 @@ class SandboxServer:
     def slack_api_url(self) -> str:
         return f"{self.url}/slack/api/"
 
-    def attach(self, deps: Any) -> None:
+    def attach(self, deps: Deps) -> None:
         self.deps = deps
 
     # --- lifecycle ----------------------------------------------------------------------
