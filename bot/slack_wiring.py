@@ -106,9 +106,6 @@ class SlackParts:
             outcome = await self.weekly.catch_up()
             log.info("weekly summary catch-up: %s %s", outcome.week, outcome.status)
 
-    async def alert_for_invitation(self, invitation_id: int) -> bool:
-        return await alert_for_invitation(self.deps, self, invitation_id)
-
     async def sweep_alerts(self) -> int:
         """Post the alerts nobody posted yet (never raises: the scheduler keeps going)."""
         try:

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import Connection
-from sqlmodel import Session
 
 from storage.clock import Clock
 from storage.models import OPEN_STATUSES, InvitationStatus, SurveyInvitation
@@ -178,14 +177,6 @@ class SurveyEngine:
         closest the survey offers) and its first step."""
         survey = self.surveys[survey_key]
         return pick_language(language, survey.languages), survey.first.key
-
-    def start(self, session: Session, invitation: SurveyInvitation, language: str) -> Prompt:
-        """Fix the invitation's language and first step; return the first question."""
-        invitation.language, invitation.current_step = self.opening(
-            invitation.survey_key, language
-        )
-        session.add(invitation)
-        return self.prompt_for(invitation, invitation.current_step)
 
     def reminder_for(self, invitation: SurveyInvitation) -> Prompt:
         """The current question again, introduced as a gentle reminder."""

@@ -72,11 +72,6 @@ def save_classification(
     return row
 
 
-def get_classification(*, session: Session, answer_id: int) -> AnswerClassification | None:
-    """Return the automatic classification of an answer, if it has one."""
-    return session.get(AnswerClassification, answer_id)
-
-
 def add_correction(
     *,
     session: Session,

@@ -76,7 +76,6 @@ class ReasonRow:
     details_automatic: str | None
     details_sentiment: str | None
     customer_name: str | None
-    customer_external_id: str
     revenue: float | None
     # The model was unsure of the reason's or the details' label (see AnswerClassification).
     needs_review: bool = False
@@ -310,7 +309,6 @@ def reason_rows(
             reason.language,
             details.text,
             Customer.name,
-            Customer.external_id,
             Customer.monthly_revenue,
             Event.data,
         ]
@@ -338,10 +336,10 @@ def reason_rows(
     rows = []
     for row in session.exec(statement):
         (aid, iid, cid, at, choice, auto, auto_s, did, d_auto, d_s, review, d_review) = row[:12]
-        text = language = details_text = name = external = None
+        text = language = details_text = name = None
         revenue = None
         if not light:
-            text, language, details_text, name, external, fallback, data = row[12:]
+            text, language, details_text, name, fallback, data = row[12:]
             revenue = _revenue(data, fallback)
         rows.append(
             ReasonRow(
@@ -359,7 +357,6 @@ def reason_rows(
                 details_automatic=d_auto,
                 details_sentiment=d_s,
                 customer_name=name,
-                customer_external_id=external or "",
                 revenue=revenue,
                 needs_review=bool(review or d_review),
             )

@@ -88,12 +88,6 @@ def _existing(
     ).first()
 
 
-def claim_due(*, session: Session, now: datetime, limit: int) -> list[int]:
-    """Atomically claim up to `limit` due pending invitations for this worker (several
-    instances claim disjoint sets)."""
-    return delivering.claim_due(session.connection(), now=now, limit=limit)
-
-
 def claim_reminders(
     *, session: Session, survey_key: str, sent_before: datetime, now: datetime, limit: int
 ) -> list[int]:

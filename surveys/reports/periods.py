@@ -40,9 +40,6 @@ class Period:
         """The period of the same length that ends where this one starts."""
         return Period(self.start - self.length, self.start, f"before {self.label}")
 
-    def contains(self, moment: datetime) -> bool:
-        return self.start <= moment < self.end
-
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time.min, zone).astimezone(UTC)

@@ -251,13 +251,3 @@ def reasons_text(figures: Figures) -> str:
     for group in figures.emerging:
         lines.append(f"Possible new reason “{group.label}”: {plural(group.count, 'answer')}")
     return "\n".join(lines)
-
-
-def summary_plain(figures: Figures) -> str:
-    """The whole weekly summary as plain text (terminal, logs)."""
-    lines = [stats_text(figures), "", reasons_text(figures)]
-    for reason in figures.reasons:
-        if reason.quotes:
-            lines.append(f"{category_label(reason.category)}:")
-            lines += [quote_line(quote, markdown=False) for quote in reason.quotes]
-    return "\n".join(lines)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.slack_wiring import alert_for_invitation
 from storage.queries import delivering
 from storage.session import run_statements
 from surveys.events import INTERACTION_COMPLETED, SUBSCRIPTION_CANCELLED
@@ -103,6 +104,6 @@ async def test_an_exit_survey_that_expires_half_answered_is_alerted_by_the_sweep
     parts = slack_parts(bot.deps)
     assert await parts.sweep_alerts() == 1
     assert await parts.sweep_alerts() == 0
-    assert not await parts.alert_for_invitation(invitation_id)
+    assert not await alert_for_invitation(bot.deps, parts, invitation_id)
     (alert,) = slack_server.fake.messages(ALERTS_CHANNEL)
     assert alert["text"].startswith("Exit survey expired half-answered by cust-gone: Price")

@@ -71,7 +71,11 @@ def open_survey(
         customer_queries.link_chat(
             session=session, customer=owner, chat_id=chat_id, language=language
         )
-        prompt = deps.surveys.start(session, invitation, language)
+        invitation.language, invitation.current_step = deps.surveys.opening(
+            invitation.survey_key, language
+        )
+        session.add(invitation)
+        prompt = deps.surveys.prompt_for(invitation, invitation.current_step)
         invitation_queries.set_status(
             session=session, invitation=invitation, status=InvitationStatus.SENT, now=deps.clock()
         )

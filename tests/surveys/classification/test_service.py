@@ -12,7 +12,14 @@ from sqlmodel import Session, select
 
 from storage.clock import utcnow
 from storage.db import make_engine, upgrade
-from storage.models import Answer, Customer, ExampleSource, SurveyInvitation, TrainingExample
+from storage.models import (
+    Answer,
+    AnswerClassification,
+    Customer,
+    ExampleSource,
+    SurveyInvitation,
+    TrainingExample,
+)
 from storage.queries import answering
 from storage.queries import classification as queries
 from storage.queries import customers as customer_queries
@@ -162,7 +169,7 @@ def test_saving_twice_updates_the_same_row(engine: Engine, classifier: Classifie
         session.commit()
         assert row is not None
         assert row.category == "bugs_reliability"
-        stored = queries.get_classification(session=session, answer_id=answer.id)  # type: ignore[arg-type]
+        stored = session.get(AnswerClassification, answer.id)
         assert stored is not None
         assert stored.category == "bugs_reliability"
 
@@ -207,7 +214,7 @@ def test_reclassify_keeps_corrections_and_teaches_similar_answers(
         count = reclassify(session=session, classifier=classifier)
         session.commit()
         assert count == 2
-        row = queries.get_classification(session=session, answer_id=similar.id)  # type: ignore[arg-type]
+        row = session.get(AnswerClassification, similar.id)
         assert row is not None
         assert (row.category, row.method) == ("felt_ignored", "correction")
         label = queries.effective_label(session=session, answer_id=corrected.id)  # type: ignore[arg-type]
@@ -371,7 +378,7 @@ def test_a_model_stored_by_retrain_is_used_on_the_next_answer_without_restart(
         session.commit()
         reclassify(session=session, classifier=classifier)
         session.commit()
-        row = queries.get_classification(session=session, answer_id=answer.id)  # type: ignore[arg-type]
+        row = session.get(AnswerClassification, answer.id)
         assert row is not None
         assert (row.category, row.classifier_version) == ("competitor", "linear-test-60")
 
