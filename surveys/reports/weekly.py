@@ -24,7 +24,7 @@ from sqlmodel import Session
 
 from storage.clock import Clock
 from storage.models import SummaryPost
-from storage.queries import figures as queries
+from storage.queries import summary_posts
 from storage.session import run_unit, transact
 from surveys.reports.chart import reasons_chart
 from surveys.reports.figures import Figures, compute_figures
@@ -143,7 +143,7 @@ class WeeklySummary:
         now = self.clock()
         claimed = await transact(
             self.db,
-            lambda session: queries.claim_summary_post(
+            lambda session: summary_posts.claim_summary_post(
                 session=session,
                 week=week.label,
                 channel=self.channel,
@@ -161,7 +161,7 @@ class WeeklySummary:
         checking the channel: an `uncertain` post may be there already)."""
         reopened = await transact(
             self.db,
-            lambda session: queries.reopen_summary_post(
+            lambda session: summary_posts.reopen_summary_post(
                 session=session, week=week.label, channel=self.channel, now=self.clock()
             ),
         )
@@ -173,7 +173,7 @@ class WeeklySummary:
         """Not posted by this call; the detail is the week's post status."""
         current = await transact(
             self.db,
-            lambda session: queries.get_summary_post(
+            lambda session: summary_posts.get_summary_post(
                 session=session, week=week.label, channel=self.channel
             ),
         )
@@ -195,7 +195,7 @@ class WeeklySummary:
                 posted_unrecorded = True
                 await transact(
                     self.db,
-                    lambda session: queries.record_summary_message(
+                    lambda session: summary_posts.record_summary_message(
                         session=session, post_id=post_id, ts=ts, now=self.clock()
                     ),
                 )
@@ -218,7 +218,7 @@ class WeeklySummary:
             return PostOutcome(week.label, self.channel, "uncertain", str(error))
         await transact(
             self.db,
-            lambda session: queries.record_summary_posted(
+            lambda session: summary_posts.record_summary_posted(
                 session=session, post_id=post_id, now=self.clock()
             ),
         )
@@ -250,7 +250,7 @@ class WeeklySummary:
     ) -> None:
         await transact(
             self.db,
-            lambda session: queries.record_summary_failure(
+            lambda session: summary_posts.record_summary_failure(
                 session=session,
                 post_id=post_id,
                 error=error,
