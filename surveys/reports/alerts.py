@@ -30,8 +30,9 @@ from storage.queries import figures as queries
 from surveys.reports import blocks
 from surveys.reports.blocks import Rendered
 from surveys.reports.figures import effective_labels
-from surveys.reports.render import CATEGORY_LABELS, category_label, money
+from surveys.reports.render import money
 from surveys.reports.text import scrub
+from surveys.vocabulary import Category, category_label
 
 RELABEL_ACTION = "churnbot_relabel"
 RELABEL_BLOCK_PREFIX = "relabel:"
@@ -62,7 +63,7 @@ def relabel_block(answer_id: int, current: str | None) -> blocks.SectionBlock:
         accessory=blocks.select(
             action_id=RELABEL_ACTION,
             placeholder="Correct the category",
-            options=CATEGORY_LABELS,
+            options={category.value: category.label for category in Category},
             initial=current,
         ),
     )

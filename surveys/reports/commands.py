@@ -23,14 +23,13 @@ from surveys.reports.blocks import Rendered, clip, escape
 from surveys.reports.figures import compute_figures, labelled_reasons, quote_of
 from surveys.reports.periods import PERIOD_HELP, Period, PeriodError, parse_period
 from surveys.reports.render import (
-    CATEGORY_LABELS,
-    category_label,
     money,
     quotes_blocks,
     reasons_blocks,
     stats_blocks,
 )
 from surveys.reports.text import representative, scrub
+from surveys.vocabulary import CATEGORIES, category_label
 
 SUBCOMMANDS = {
     "help": "",
@@ -104,7 +103,7 @@ class ManagerCommands:
             f"`{self.command} relabel <answer-id> <category>`: correct a reason",
             f"`{self.command} survey <customer-id> <survey-key>`: send a survey now",
             f"Periods: {PERIOD_HELP} (default 30d).",
-            f"Categories: {', '.join(CATEGORY_LABELS)}.",
+            f"Categories: {', '.join(CATEGORIES)}.",
         ]
         return blocks.plain(escape("\n".join(lines)))
 
@@ -134,9 +133,9 @@ class ManagerCommands:
         if not arguments:
             raise UsageError(usage(self.command, "quotes"))
         category = arguments[0].lower()
-        if category not in CATEGORY_LABELS:
+        if category not in CATEGORIES:
             raise UsageError(
-                f"unknown category {shown(category)}; use one of: {', '.join(CATEGORY_LABELS)}"
+                f"unknown category {shown(category)}; use one of: {', '.join(CATEGORIES)}"
             )
         period = self.period(arguments, now, at=1)
         items = [
@@ -160,9 +159,9 @@ class ManagerCommands:
         if len(arguments) != 2 or not arguments[0].isdigit():
             raise UsageError(usage(self.command, "relabel"))
         answer_id, category = int(arguments[0]), arguments[1].lower()
-        if category not in CATEGORY_LABELS:
+        if category not in CATEGORIES:
             raise UsageError(
-                f"unknown category {shown(category)}; use one of: {', '.join(CATEGORY_LABELS)}"
+                f"unknown category {shown(category)}; use one of: {', '.join(CATEGORIES)}"
             )
         if answer_id > MAX_ID or session.get(Answer, answer_id) is None:
             raise UsageError(f"no such answer: {shown(arguments[0])}")
