@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.cli_style import err, fail
+from surveys.definition import SurveyRoles
 from surveys.reports.figures import Figures
 
 out = Console()
@@ -31,7 +32,13 @@ def _figures(deps, period) -> Figures:
     from surveys.reports.figures import compute_figures
 
     return run_unit(
-        deps.db, lambda session: compute_figures(session=session, period=period, now=deps.clock())
+        deps.db,
+        lambda session: compute_figures(
+            session=session,
+            period=period,
+            now=deps.clock(),
+            roles=SurveyRoles.of(deps.definitions),
+        ),
     )
 
 

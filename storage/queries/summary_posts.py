@@ -9,17 +9,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from storage.models import SummaryPost, SummaryPostStatus
 
 
 def get_summary_post(*, session: Session, week: str, channel: str) -> SummaryPost | None:
     return session.exec(
-        select(SummaryPost).where(SummaryPost.week == week, SummaryPost.channel == channel)
-    ).scalar_one_or_none()
+        select(SummaryPost).where(
+            col(SummaryPost.week) == week, col(SummaryPost.channel) == channel
+        )
+    ).one_or_none()
 
 
 def claim_summary_post(

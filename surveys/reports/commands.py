@@ -17,7 +17,7 @@ from storage.models import Answer, Customer, Event, SurveyInvitation
 from storage.queries import classification as classification_queries
 from storage.queries import customers as customer_queries
 from storage.queries import invitations as invitation_queries
-from surveys.definition import SurveyDefinition
+from surveys.definition import SurveyDefinition, SurveyRoles
 from surveys.reports import blocks
 from surveys.reports.blocks import Rendered, clip, escape
 from surveys.reports.figures import compute_figures, labelled_reasons, quote_of
@@ -70,6 +70,10 @@ class ManagerCommands:
     zone: ZoneInfo
     command: str = "/churn"
 
+    @property
+    def roles(self) -> SurveyRoles:
+        return SurveyRoles.of(self.definitions)
+
     def run(self, session: Session, text: str, *, user: str, now: datetime) -> Rendered:
         words = text.split()
         if not words or words[0].lower() == "help":
@@ -116,11 +120,15 @@ class ManagerCommands:
         return parse_period(raw, now=now, zone=self.zone)
 
     def stats(self, session: Session, period: Period, now: datetime) -> Rendered:
-        figures = compute_figures(session=session, period=period, now=now, quotes=False)
+        figures = compute_figures(
+            session=session, period=period, now=now, roles=self.roles, quotes=False
+        )
         return stats_blocks(figures)
 
     def reasons(self, session: Session, period: Period, now: datetime) -> Rendered:
-        figures = compute_figures(session=session, period=period, now=now, quoted_reasons=0)
+        figures = compute_figures(
+            session=session, period=period, now=now, roles=self.roles, quoted_reasons=0
+        )
         return reasons_blocks(figures)
 
     def _stats(self, session: Session, arguments: list[str], *, user: str, now: datetime):
@@ -140,11 +148,13 @@ class ManagerCommands:
         period = self.period(arguments, now, at=1)
         items = [
             item
-            for item in labelled_reasons(session=session, period=period)
+            for item in labelled_reasons(session=session, period=period, roles=self.roles)
             if item.category == category
         ]
         quotes = [quote for item in items if (quote := quote_of(item)) is not None]
-        figures = compute_figures(session=session, period=period, now=now, quotes=False)
+        figures = compute_figures(
+            session=session, period=period, now=now, roles=self.roles, quotes=False
+        )
         return quotes_blocks(category, figures, representative(quotes, count=MAX_QUOTES))
 
     def _customer(self, session: Session, arguments: list[str], *, user: str, now: datetime):

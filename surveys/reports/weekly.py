@@ -26,6 +26,7 @@ from storage.clock import Clock
 from storage.models import SummaryPost
 from storage.queries import summary_posts
 from storage.session import run_unit, transact
+from surveys.definition import SurveyRoles
 from surveys.reports.chart import reasons_chart
 from surveys.reports.figures import Figures, compute_figures
 from surveys.reports.periods import Period, parse_period, previous_week
@@ -104,8 +105,8 @@ def instance_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def week_figures(session: Session, week: Period, now: datetime) -> Figures:
-    return compute_figures(session=session, period=week, now=now)
+def week_figures(session: Session, week: Period, now: datetime, roles: SurveyRoles) -> Figures:
+    return compute_figures(session=session, period=week, now=now, roles=roles)
 
 
 def render_week(figures: Figures) -> tuple[Rendered, bytes]:
@@ -123,6 +124,7 @@ class WeeklySummary:
     schedule: Schedule
     channel: str
     poster: SummaryPoster
+    roles: SurveyRoles
     owner: str = field(default_factory=instance_name)
     lease: timedelta = LEASE
     backoff: tuple[timedelta, ...] = BACKOFF
@@ -186,7 +188,9 @@ class WeeklySummary:
         posted_unrecorded = False
         try:
             figures = await asyncio.to_thread(
-                run_unit, self.db, lambda session: week_figures(session, week, self.clock())
+                run_unit,
+                self.db,
+                lambda session: week_figures(session, week, self.clock(), self.roles),
             )
             rendered, png = await asyncio.to_thread(render_week, figures)
             ts = claimed.message_ts
