@@ -274,7 +274,7 @@ def bench(name: str, url: str, args: argparse.Namespace) -> dict[str, float]:
 
     def weekly() -> object:
         with Session(engine) as session:
-            figures = week_figures(session, week, NOW)
+            figures = week_figures(session, week, NOW, commands.roles)
         return render_week(figures)
 
     def stats_90d() -> object:
@@ -286,7 +286,7 @@ def bench(name: str, url: str, args: argparse.Namespace) -> dict[str, float]:
     summary_median, summary_all = timed(args.runs, weekly)
     stats_median, stats_all = timed(args.runs, stats_90d)
     with Session(engine) as session:
-        figures = week_figures(session, week, NOW)
+        figures = week_figures(session, week, NOW, commands.roles)
     c = figures.customers
     print(
         f"{name}: week {week.label}: S={c.at_start} E={c.at_end} N={c.new} L={c.lost} "

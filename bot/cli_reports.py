@@ -15,6 +15,7 @@ from rich.table import Table
 
 from bot import cli_context
 from bot.cli_style import err, fail
+from surveys.definition import SurveyRoles
 from surveys.reports.figures import Figures
 
 if TYPE_CHECKING:
@@ -34,7 +35,13 @@ def _figures(deps: Deps, period: Period) -> Figures:
     from surveys.reports.figures import compute_figures
 
     return run_unit(
-        deps.db, lambda session: compute_figures(session=session, period=period, now=deps.clock())
+        deps.db,
+        lambda session: compute_figures(
+            session=session,
+            period=period,
+            now=deps.clock(),
+            roles=SurveyRoles.of(deps.definitions),
+        ),
     )
 
 

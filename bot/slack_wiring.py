@@ -28,6 +28,7 @@ from bot.context import Deps
 from bot.settings import SettingsError
 from handlers.slack import alerts, commands
 from handlers.slack.poster import SlackSummaryPoster
+from surveys.definition import SurveyRoles
 from surveys.reports.weekly import Schedule, WeeklySummary
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,7 @@ def build_slack(deps: Deps) -> SlackParts | None:
             schedule=Schedule.parse(settings.summary_schedule),
             channel=settings.slack_summary_channel,
             poster=SlackSummaryPoster(client),
+            roles=SurveyRoles.of(deps.definitions),
         )
     return SlackParts(
         deps=deps,

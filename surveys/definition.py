@@ -3,16 +3,25 @@
 A definition is data, not code: questions (rating, choice, text), branching rules, a
 closing message with optional win-back offers, and every text in each language the file
 declares. `load_definitions` raises `DefinitionError` naming file, question and problem.
+
+A question may declare a `role` that the reports, alerts and classifier read instead of
+its key: `reason` (a choice of churn categories), `details` (free text about that reason),
+`csat` and `nps` (ratings, with `detractor_at_most`: the highest score that is a
+detractor). `SurveyRoles` collects them over all definitions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from surveys.vocabulary import CATEGORIES
 
 DEFAULT_DIR = Path(__file__).parent / "definitions"
 FALLBACK_LANGUAGE = "en"
@@ -72,15 +81,31 @@ class Scale(_Strict):
         return self
 
 
+class Role(enum.StrEnum):
+    """What a question means to the reports, alerts and classifier (its key is free)."""
+
+    REASON = "reason"  # why the customer leaves: a choice whose options are categories
+    DETAILS = "details"  # free text about the reason, in the same survey
+    CSAT = "csat"  # a satisfaction rating
+    NPS = "nps"  # a 0-10 likelihood to recommend
+
+
+SCORE_ROLES = frozenset({Role.CSAT, Role.NPS})
+
+
 class _QuestionBase(_Strict):
     key: str = Field(pattern=r"^[a-z0-9_]{1,32}$")
     text: Localized
     next: list[Rule] = Field(default_factory=list)
+    role: Role | None = None
 
 
 class RatingQuestion(_QuestionBase):
     type: Literal["rating"]
     scale: Scale
+    # The highest score that makes the customer a detractor (alerts, at-risk, churned
+    # after a low score); required with a csat or nps role.
+    detractor_at_most: int | None = None
 
 
 class ChoiceQuestion(_QuestionBase):
@@ -186,6 +211,7 @@ def _problems(survey: SurveyDefinition) -> Iterable[str]:
             option_keys = [option.key for option in question.options]
             if len(set(option_keys)) != len(option_keys):
                 yield f"question {question.key!r}: option keys repeat"
+    yield from _role_problems(survey)
     yield from _missing_languages(survey.languages, "closing", survey.closing)
     yield from _missing_languages(survey.languages, "title", survey.title)
     if survey.closing.offers is not None:
@@ -202,6 +228,41 @@ def _problems(survey: SurveyDefinition) -> Iterable[str]:
             for choice in offers.by_choice:
                 if choice not in valid:
                     yield f"closing offers: {choice!r} is not an option of {offers.question!r}"
+
+
+def _role_problems(survey: SurveyDefinition) -> Iterable[str]:
+    roles = [question.role for question in survey.questions if question.role is not None]
+    repeated = sorted({role for role in roles if roles.count(role) > 1})
+    if repeated:
+        yield f"roles repeat: {', '.join(repeated)} (one question per role)"
+    for question in survey.questions:
+        where = f"question {question.key!r}"
+        role = question.role
+        if role == Role.REASON:
+            if not isinstance(question, ChoiceQuestion):
+                yield f"{where}: role reason needs a choice question"
+            else:
+                unknown = [o.key for o in question.options if o.key not in CATEGORIES]
+                if unknown:
+                    yield (
+                        f"{where}: role reason needs category options; unknown: "
+                        f"{', '.join(unknown)} (use {', '.join(CATEGORIES)})"
+                    )
+        if role == Role.DETAILS:
+            if not isinstance(question, TextQuestion):
+                yield f"{where}: role details needs a text question"
+            if Role.REASON not in roles:
+                yield f"{where}: role details needs a question with role reason"
+        if role in SCORE_ROLES and not isinstance(question, RatingQuestion):
+            yield f"{where}: role {role} needs a rating question"
+        if isinstance(question, RatingQuestion):
+            at_most = question.detractor_at_most
+            if role in SCORE_ROLES and at_most is None:
+                yield f"{where}: role {role} needs detractor_at_most"
+            elif at_most is not None and role not in SCORE_ROLES:
+                yield f"{where}: detractor_at_most needs a csat or nps role"
+            elif at_most is not None and not question.scale.min <= at_most < question.scale.max:
+                yield f"{where}: detractor_at_most must be a score of the scale, below its max"
 
 
 def _condition_problems(
@@ -249,6 +310,82 @@ def _localized_values(node: object) -> Iterable[Localized]:
     elif isinstance(node, list):
         for item in node:
             yield from _localized_values(item)
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonRole:
+    """The churn-reason question of a survey and its details question, if any."""
+
+    survey_key: str
+    reason_key: str
+    details_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRole:
+    """A csat or nps rating question of a survey and its detractor threshold."""
+
+    survey_key: str
+    key: str
+    role: Role
+    detractor_at_most: int
+    scale_max: int
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyRoles:
+    """Which question of which survey plays each role, over all loaded definitions."""
+
+    reasons: tuple[ReasonRole, ...] = ()
+    scores: tuple[ScoreRole, ...] = ()
+
+    @classmethod
+    def of(cls, definitions: Mapping[str, SurveyDefinition]) -> SurveyRoles:
+        reasons: list[ReasonRole] = []
+        scores: list[ScoreRole] = []
+        for survey in definitions.values():
+            by_role = {q.role: q for q in survey.questions if q.role is not None}
+            if Role.REASON in by_role:
+                details = by_role.get(Role.DETAILS)
+                reasons.append(
+                    ReasonRole(
+                        survey.key, by_role[Role.REASON].key, details.key if details else None
+                    )
+                )
+            for question in survey.questions:
+                if (
+                    isinstance(question, RatingQuestion)
+                    and question.role in SCORE_ROLES
+                    and question.detractor_at_most is not None
+                ):
+                    scores.append(
+                        ScoreRole(
+                            survey.key,
+                            question.key,
+                            question.role,
+                            question.detractor_at_most,
+                            question.scale.max,
+                        )
+                    )
+        return cls(tuple(reasons), tuple(scores))
+
+    def reason_of(self, survey_key: str | None) -> ReasonRole | None:
+        return next((item for item in self.reasons if item.survey_key == survey_key), None)
+
+    def scores_of(self, survey_key: str | None) -> tuple[ScoreRole, ...]:
+        return tuple(item for item in self.scores if item.survey_key == survey_key)
+
+    def with_role(self, role: Role) -> tuple[ScoreRole, ...]:
+        return tuple(item for item in self.scores if item.role == role)
+
+    def role_of(self, survey_key: str | None, question_key: str) -> Role | None:
+        reason = self.reason_of(survey_key)
+        if reason is not None and question_key == reason.reason_key:
+            return Role.REASON
+        if reason is not None and question_key == reason.details_key:
+            return Role.DETAILS
+        found = (s.role for s in self.scores_of(survey_key) if s.key == question_key)
+        return next(found, None)
 
 
 def load_definition(path: Path) -> SurveyDefinition:

@@ -8,8 +8,10 @@ from pathlib import Path
 import yaml
 
 from surveys.definition import FALLBACK_LANGUAGE, Localized
+from surveys.vocabulary import LANGUAGES
 
-SUPPORTED_LANGUAGES = ("en", "hu", "lv", "fa", "zh", "ko", "es", "de")
+# The bot speaks every language the classifier knows (one list: surveys.vocabulary).
+SUPPORTED_LANGUAGES = LANGUAGES
 RTL_LANGUAGES = frozenset({"fa"})
 RLM = "\u200f"
 # Unicode isolates: a left-to-right run (LRI), a run of its own direction (FSI), and the end

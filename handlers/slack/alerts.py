@@ -24,6 +24,7 @@ from handlers.slack.managers import REFUSAL, is_manager
 from storage.models import SlackAlertStatus
 from storage.queries import alerts as alert_queries
 from storage.session import transact
+from surveys.definition import SurveyRoles
 from surveys.reports import blocks
 from surveys.reports.alerts import (
     RELABEL_ACTION,
@@ -49,7 +50,10 @@ async def post_alert(deps: Deps, client: AsyncWebClient, invitation_id: int) -> 
     if not channel:
         return False
     now = deps.clock()
-    alert = await transact(deps.db, lambda session: claim_alert(session, invitation_id, now=now))
+    roles = SurveyRoles.of(deps.definitions)
+    alert = await transact(
+        deps.db, lambda session: claim_alert(session, invitation_id, roles, now=now)
+    )
     if alert is None:
         return False
     try:
@@ -139,7 +143,7 @@ async def refresh_alert(
             return None, None
         stored = alert_queries.posted(session=session, invitation_id=invitation_id)
         found = (stored.channel, stored.message_ts) if stored and stored.channel else None
-        return alert_for(session, invitation_id), where or found
+        return alert_for(session, invitation_id, SurveyRoles.of(deps.definitions)), where or found
 
     alert, target = await transact(deps.db, work)
     if alert is None or target is None:

@@ -4,37 +4,59 @@ Everything is filtered by an indexed time column (see the indexes in storage/mod
 event(type, occurred_at, customer_id), answer(question_key, answered_at),
 survey_invitation(sent_at). Large sets are counted in SQL; only the period's cancellations
 and reason answers (thousands, not millions) come back as rows.
+
+Storage knows no survey: which questions are churn reasons, details or scores, and where a
+low score starts, come in as parameters (`ReasonSource`, `ScoreSource`) from the survey
+definitions' roles (surveys.definition.SurveyRoles).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import and_, case, exists, func, not_, or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, Table, and_, case, exists, false, func, not_, or_, select
 from sqlalchemy.sql.expression import CTE
-from sqlmodel import Session, col
+from sqlmodel import Session, SQLModel, col
 
 from storage.clock import as_utc
 from storage.models import (
     Answer,
-    AnswerClassification,
     Customer,
     Event,
     InvitationStatus,
     LabelCorrection,
-    SummaryPost,
-    SummaryPostStatus,
     SurveyInvitation,
 )
 
 STARTED = "subscription.started"
 CANCELLED = "subscription.cancelled"
-LOW_CSAT = 2  # at most: a detractor on the 1-5 scale
-LOW_NPS = 6  # at most: a detractor on the 0-10 scale
+_ANSWERS: Table = SQLModel.metadata.tables["answer"]
+_LABELS: Table = SQLModel.metadata.tables["answer_classification"]
+
+
+class ReasonSource(Protocol):
+    """A survey's churn-reason question and its details question (surveys.definition)."""
+
+    @property
+    def survey_key(self) -> str: ...
+    @property
+    def reason_key(self) -> str: ...
+    @property
+    def details_key(self) -> str | None: ...
+
+
+class ScoreSource(Protocol):
+    """A survey's rating question whose scores up to `detractor_at_most` are low."""
+
+    @property
+    def survey_key(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def detractor_at_most(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +120,7 @@ class AtRiskRow:
     score: int
     question: str
     answered_at: datetime
+    survey_key: str | None = None
 
 
 def _states(start: datetime, end: datetime) -> CTE:
@@ -200,7 +223,7 @@ def customer_counts(*, session: Session, start: datetime, end: datetime) -> Cust
         func.coalesce(func.sum(case((at_start, revenue), else_=0.0)), 0.0),
         count(and_(at_start, revenue.is_not(None))),
     ).select_from(states.outerjoin(Customer, col(Customer.id) == c.customer_id))
-    at_s, at_e, new, lost, came, revenue_sum, known = session.exec(statement).one()
+    at_s, at_e, new, lost, came, revenue_sum, known = session.connection().execute(statement).one()
     return CustomerCounts(
         int(at_s), int(at_e), int(new), int(lost), int(came), float(revenue_sum), int(known)
     )
@@ -238,8 +261,8 @@ def losses(*, session: Session, start: datetime, end: datetime) -> list[Cancella
         select(
             col(Event.customer_id),
             col(Event.occurred_at),
-            Event.data,
-            Customer.monthly_revenue,
+            col(Event.data),
+            col(Customer.monthly_revenue),
         )
         .join(Customer, col(Customer.id) == col(Event.customer_id))
         .where(
@@ -250,7 +273,7 @@ def losses(*, session: Session, start: datetime, end: datetime) -> list[Cancella
         .order_by(col(Event.customer_id), col(Event.occurred_at), col(Event.id))
     )
     first: dict[int, Cancellation] = {}
-    for customer_id, occurred_at, data, fallback in session.exec(statement):
+    for customer_id, occurred_at, data, fallback in session.connection().execute(statement):
         if customer_id not in first:  # lost at most once: the first cancel ends it
             first[customer_id] = Cancellation(
                 customer_id=customer_id,
@@ -265,7 +288,7 @@ def losses(*, session: Session, start: datetime, end: datetime) -> list[Cancella
             col(Event.customer_id).in_(ids[offset : offset + 500]),
             col(Event.type).in_((STARTED, CANCELLED)),
         )
-        for customer_id, occurred_at, kind in session.exec(events):
+        for customer_id, occurred_at, kind in session.connection().execute(events):
             histories.setdefault(customer_id, []).append((occurred_at, kind))
     return [
         item
@@ -274,67 +297,95 @@ def losses(*, session: Session, start: datetime, end: datetime) -> list[Cancella
     ]
 
 
+def _is_reason(answers: Any, sources: Sequence[ReasonSource]) -> ColumnElement[bool]:
+    """The answer is the reason answer of one of `sources`' surveys."""
+    if not sources:
+        return false()
+    return or_(
+        *(
+            and_(
+                answers.c.survey_key == item.survey_key, answers.c.question_key == item.reason_key
+            )
+            for item in sources
+        )
+    )
+
+
+def _is_details(answers: Any, sources: Sequence[ReasonSource]) -> ColumnElement[bool]:
+    """The answer is the details answer of one of `sources`' surveys."""
+    pairs = [(item.survey_key, item.details_key) for item in sources if item.details_key]
+    if not pairs:
+        return false()
+    return or_(
+        *(
+            and_(answers.c.survey_key == survey, answers.c.question_key == question)
+            for survey, question in pairs
+        )
+    )
+
+
 def reason_rows(
     *,
     session: Session,
+    sources: Sequence[ReasonSource],
     start: datetime | None,
     end: datetime | None,
     light: bool = False,
     invitation_id: int | None = None,
 ) -> list[ReasonRow]:
-    """The exit survey reason answers given in [start, end) (or of one invitation), with
+    """The reason answers of `sources` given in [start, end) (or of one invitation), with
     their details answer, automatic labels, customer and lost revenue. `light` skips texts
     and revenue."""
-    reason = aliased(Answer, name="reason")
-    details = aliased(Answer, name="details")
-    reason_label = aliased(AnswerClassification, name="reason_label")
-    details_label = aliased(AnswerClassification, name="details_label")
+    if not sources:
+        return []
+    reason = _ANSWERS.alias("reason")
+    details = _ANSWERS.alias("details")
+    reason_label = _LABELS.alias("reason_label")
+    details_label = _LABELS.alias("details_label")
     columns: list[Any] = [
-        reason.id,
-        reason.invitation_id,
-        reason.customer_id,
-        reason.answered_at,
-        reason.choice_key,
-        reason_label.category,
-        reason_label.sentiment,
-        details.id,
-        details_label.category,
-        details_label.sentiment,
-        reason_label.needs_review,
-        details_label.needs_review,
+        reason.c.id,
+        reason.c.invitation_id,
+        reason.c.customer_id,
+        reason.c.answered_at,
+        reason.c.choice_key,
+        reason_label.c.category,
+        reason_label.c.sentiment,
+        details.c.id,
+        details_label.c.category,
+        details_label.c.sentiment,
+        reason_label.c.needs_review,
+        details_label.c.needs_review,
     ]
     if not light:
         columns += [
-            reason.text,
-            reason.language,
-            details.text,
-            Customer.name,
-            Customer.monthly_revenue,
-            Event.data,
+            reason.c.text,
+            reason.c.language,
+            details.c.text,
+            col(Customer.name),
+            col(Customer.monthly_revenue),
+            col(Event.data),
         ]
-    statement = (
-        select(*columns)
-        .select_from(reason)
-        .outerjoin(reason_label, reason_label.answer_id == reason.id)
+    joined: Any = (
+        reason.outerjoin(reason_label, reason_label.c.answer_id == reason.c.id)
         .outerjoin(
             details,
-            and_(details.invitation_id == reason.invitation_id, details.question_key == "details"),
+            and_(details.c.invitation_id == reason.c.invitation_id, _is_details(details, sources)),
         )
-        .outerjoin(details_label, details_label.answer_id == details.id)
-        .where(reason.question_key == "reason", reason.survey_key == "exit")
+        .outerjoin(details_label, details_label.c.answer_id == details.c.id)
     )
-    if invitation_id is not None:
-        statement = statement.where(reason.invitation_id == invitation_id)
-    if start is not None and end is not None:
-        statement = statement.where(reason.answered_at >= start, reason.answered_at < end)
     if not light:
-        statement = (
-            statement.join(Customer, col(Customer.id) == reason.customer_id)
-            .outerjoin(SurveyInvitation, col(SurveyInvitation.id) == reason.invitation_id)
+        joined = (
+            joined.join(Customer, col(Customer.id) == reason.c.customer_id)
+            .outerjoin(SurveyInvitation, col(SurveyInvitation.id) == reason.c.invitation_id)
             .outerjoin(Event, col(Event.id) == col(SurveyInvitation.event_id))
         )
+    statement = select(*columns).select_from(joined).where(_is_reason(reason, sources))
+    if invitation_id is not None:
+        statement = statement.where(reason.c.invitation_id == invitation_id)
+    if start is not None and end is not None:
+        statement = statement.where(reason.c.answered_at >= start, reason.c.answered_at < end)
     rows = []
-    for row in session.exec(statement):
+    for row in session.connection().execute(statement):
         (aid, iid, cid, at, choice, auto, auto_s, did, d_auto, d_s, review, d_review) = row[:12]
         text = language = details_text = name = None
         revenue = None
@@ -364,42 +415,42 @@ def reason_rows(
     return rows
 
 
-def corrections_near(*, session: Session, start: datetime, end: datetime) -> list[CorrectionRow]:
-    """Corrections of reason and details answers given around [start, end), oldest first
-    (a details answer may come a little after its reason answer)."""
+def _correction_columns() -> tuple[Any, ...]:
+    return (
+        col(LabelCorrection.answer_id),
+        col(LabelCorrection.category),
+        col(LabelCorrection.sentiment),
+        col(LabelCorrection.corrected_at),
+        col(LabelCorrection.id),
+    )
+
+
+def corrections_near(
+    *, session: Session, sources: Sequence[ReasonSource], start: datetime, end: datetime
+) -> list[CorrectionRow]:
+    """Corrections of the reason and details answers of `sources` given around
+    [start, end), oldest first (a details answer may come a little after its reason)."""
     statement = (
-        select(
-            col(LabelCorrection.answer_id),
-            col(LabelCorrection.category),
-            col(LabelCorrection.sentiment),
-            col(LabelCorrection.corrected_at),
-            col(LabelCorrection.id),
-        )
-        .join(Answer, col(Answer.id) == col(LabelCorrection.answer_id))
+        select(*_correction_columns())
+        .join(_ANSWERS, _ANSWERS.c.id == col(LabelCorrection.answer_id))
         .where(
-            col(Answer.question_key).in_(("reason", "details")),
-            col(Answer.answered_at) >= start - timedelta(days=2),
-            col(Answer.answered_at) < end + timedelta(days=2),
+            or_(_is_reason(_ANSWERS, sources), _is_details(_ANSWERS, sources)),
+            _ANSWERS.c.answered_at >= start - timedelta(days=2),
+            _ANSWERS.c.answered_at < end + timedelta(days=2),
         )
         .order_by(col(LabelCorrection.corrected_at), col(LabelCorrection.id))
     )
-    return [CorrectionRow(*row) for row in session.exec(statement)]
+    return [CorrectionRow(*row) for row in session.connection().execute(statement)]
 
 
 def corrections_of(*, session: Session, answer_ids: list[int]) -> list[CorrectionRow]:
     """Corrections of a few answers, oldest first."""
     statement = (
-        select(
-            col(LabelCorrection.answer_id),
-            col(LabelCorrection.category),
-            col(LabelCorrection.sentiment),
-            col(LabelCorrection.corrected_at),
-            col(LabelCorrection.id),
-        )
+        select(*_correction_columns())
         .where(col(LabelCorrection.answer_id).in_(answer_ids))
         .order_by(col(LabelCorrection.corrected_at), col(LabelCorrection.id))
     )
-    return [CorrectionRow(*row) for row in session.exec(statement)]
+    return [CorrectionRow(*row) for row in session.connection().execute(statement)]
 
 
 def invitations_sent(
@@ -416,35 +467,62 @@ def invitations_sent(
         .where(col(SurveyInvitation.sent_at) >= start, col(SurveyInvitation.sent_at) < end)
         .group_by(col(SurveyInvitation.survey_key))
     )
-    return {key: (int(sent), int(done or 0)) for key, sent, done in session.exec(statement)}
+    return {
+        key: (int(sent), int(done or 0))
+        for key, sent, done in session.connection().execute(statement)
+    }
+
+
+def _is_question(questions: Sequence[ScoreSource]) -> ColumnElement[bool]:
+    if not questions:
+        return false()
+    return or_(
+        *(
+            and_(col(Answer.survey_key) == item.survey_key, col(Answer.question_key) == item.key)
+            for item in questions
+        )
+    )
 
 
 def score_distribution(
-    *, session: Session, question: str, start: datetime, end: datetime
+    *, session: Session, questions: Sequence[ScoreSource], start: datetime, end: datetime
 ) -> dict[int, int]:
-    """How many answers to a rating question gave each score in [start, end)."""
+    """How many answers to these rating questions gave each score in [start, end)."""
     statement = (
         select(col(Answer.numeric_value), func.count())
         .where(
-            col(Answer.question_key) == question,
+            _is_question(questions),
             col(Answer.answered_at) >= start,
             col(Answer.answered_at) < end,
             col(Answer.numeric_value).is_not(None),
         )
         .group_by(col(Answer.numeric_value))
     )
-    return {int(value): int(count) for value, count in session.exec(statement)}
+    rows = session.connection().execute(statement)
+    return {int(value): int(count) for value, count in rows if value is not None}
 
 
-def _low_score() -> Any:
+def _low_score(questions: Sequence[ScoreSource]) -> ColumnElement[bool]:
+    """A score at most the detractor threshold of its question."""
+    if not questions:
+        return false()
     return or_(
-        and_(col(Answer.question_key) == "csat", col(Answer.numeric_value) <= LOW_CSAT),
-        and_(col(Answer.question_key) == "nps", col(Answer.numeric_value) <= LOW_NPS),
+        *(
+            and_(
+                col(Answer.survey_key) == item.survey_key,
+                col(Answer.question_key) == item.key,
+                col(Answer.numeric_value) <= item.detractor_at_most,
+            )
+            for item in questions
+        )
     )
 
 
-def churned_after_low_score(*, session: Session, lost: list[Cancellation]) -> int:
-    """How many of the lost customers had given a low CSAT/NPS score before cancelling."""
+def churned_after_low_score(
+    *, session: Session, lost: list[Cancellation], questions: Sequence[ScoreSource]
+) -> int:
+    """How many of the lost customers had given a low score to one of `questions` before
+    cancelling."""
     when = {item.customer_id: item.occurred_at for item in lost}
     ids = sorted(when)
     count = 0
@@ -452,42 +530,49 @@ def churned_after_low_score(*, session: Session, lost: list[Cancellation]) -> in
         chunk = ids[offset : offset + 500]
         statement = (
             select(col(Answer.customer_id), func.min(col(Answer.answered_at)))
-            .where(col(Answer.customer_id).in_(chunk), _low_score())
+            .where(col(Answer.customer_id).in_(chunk), _low_score(questions))
             .group_by(col(Answer.customer_id))
         )
-        for customer_id, earliest in session.exec(statement):
+        for customer_id, earliest in session.connection().execute(statement):
             if as_utc(earliest) < as_utc(when[customer_id]):
                 count += 1
     return count
 
 
 def at_risk(
-    *, session: Session, since: datetime, end: datetime, limit: int = 10
+    *,
+    session: Session,
+    questions: Sequence[ScoreSource],
+    since: datetime,
+    end: datetime,
+    limit: int = 10,
 ) -> tuple[int, list[AtRiskRow]]:
-    """Customers with a low score in [since, end) who are not cancelled at `end`: how many,
-    and the most recent ones."""
-    cancel = aliased(Event, name="cancel")
-    restart = aliased(Event, name="restart")
+    """Customers with a low score to one of `questions` in [since, end) who are not
+    cancelled at `end`: how many, and the most recent ones."""
+    cancel = SQLModel.metadata.tables["event"].alias("cancel")
+    restart = SQLModel.metadata.tables["event"].alias("restart")
     restarted = exists().where(
-        restart.customer_id == cancel.customer_id,
-        restart.type == STARTED,
-        restart.occurred_at > cancel.occurred_at,
-        restart.occurred_at < end,
+        restart.c.customer_id == cancel.c.customer_id,
+        restart.c.type == STARTED,
+        restart.c.occurred_at > cancel.c.occurred_at,
+        restart.c.occurred_at < end,
     )
     cancelled = exists().where(
-        cancel.customer_id == col(Answer.customer_id),
-        cancel.type == CANCELLED,
-        cancel.occurred_at < end,
+        cancel.c.customer_id == col(Answer.customer_id),
+        cancel.c.type == CANCELLED,
+        cancel.c.occurred_at < end,
         not_(restarted),
     )
     where = (
         col(Answer.answered_at) >= since,
         col(Answer.answered_at) < end,
-        col(Answer.question_key).in_(("csat", "nps")),
-        _low_score(),
+        _low_score(questions),
         not_(cancelled),
     )
-    count = session.exec(select(func.count(func.distinct(col(Answer.customer_id)))).where(*where))
+    connection = session.connection()
+    count = connection.execute(
+        select(func.count(func.distinct(col(Answer.customer_id)))).where(*where)
+    )
     total = int(count.scalar_one())
     statement = (
         select(
@@ -497,6 +582,7 @@ def at_risk(
             col(Answer.numeric_value),
             col(Answer.question_key),
             col(Answer.answered_at),
+            col(Answer.survey_key),
         )
         .join(Customer, col(Customer.id) == col(Answer.customer_id))
         .where(*where)
@@ -505,162 +591,15 @@ def at_risk(
     )
     seen: set[int] = set()
     rows = []
-    for customer_id, external_id, name, score, question, answered_at in session.exec(statement):
-        if customer_id in seen:
+    for customer_id, external_id, name, score, question, answered_at, survey in connection.execute(
+        statement
+    ):
+        if customer_id in seen or score is None:
             continue
         seen.add(customer_id)
-        rows.append(AtRiskRow(customer_id, external_id, name, int(score), question, answered_at))
+        rows.append(
+            AtRiskRow(customer_id, external_id, name, int(score), question, answered_at, survey)
+        )
         if len(rows) >= limit:
             break
     return total, rows
-
-
-# --- Weekly summary posts: claimed in the database so one week is posted once -----------
-
-
-def get_summary_post(*, session: Session, week: str, channel: str) -> SummaryPost | None:
-    return session.exec(
-        select(SummaryPost).where(SummaryPost.week == week, SummaryPost.channel == channel)
-    ).scalar_one_or_none()
-
-
-def claim_summary_post(
-    *, session: Session, week: str, channel: str, owner: str, now: datetime, lease: timedelta
-) -> SummaryPost | None:
-    """Take the right to post `week` to `channel`; None when it is not ours to post.
-
-    The first claim inserts the row (the unique (week, channel) constraint lets exactly one
-    instance win); later claims are compare-and-set updates of a row waiting for a retry.
-    A claim older than `lease` means its owner died mid-post: with the message already
-    posted only the chart is left to do; without, Slack may or may not have the message, so
-    the row becomes `uncertain` and is not posted again (a duplicate is worse than a gap).
-    """
-    row = get_summary_post(session=session, week=week, channel=channel)
-    if row is None:
-        row = SummaryPost(
-            week=week,
-            channel=channel,
-            status=SummaryPostStatus.SENDING,
-            attempts=1,
-            claimed_by=owner,
-            claimed_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        try:
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:
-            return None
-        return row
-    claim = {"claimed_by": owner, "claimed_at": now, "updated_at": now}
-    if row.status == SummaryPostStatus.RETRY and (
-        row.next_attempt_at is None or row.next_attempt_at <= now
-    ):
-        return _compare_and_set(
-            session,
-            row,
-            expected=SummaryPostStatus.RETRY,
-            status=SummaryPostStatus.SENDING,
-            attempts=row.attempts + 1,
-            **claim,
-        )
-    stale = row.claimed_at is not None and row.claimed_at < now - lease
-    if row.status == SummaryPostStatus.SENDING and stale:
-        if row.message_ts is None:
-            _compare_and_set(
-                session,
-                row,
-                expected=SummaryPostStatus.SENDING,
-                status=SummaryPostStatus.UNCERTAIN,
-                last_error="the sender stopped while posting; not retried to avoid a duplicate",
-                updated_at=now,
-            )
-            return None
-        return _compare_and_set(
-            session, row, expected=SummaryPostStatus.SENDING, status=row.status, **claim
-        )
-    return None
-
-
-def reopen_summary_post(*, session: Session, week: str, channel: str, now: datetime) -> bool:
-    """Let an `uncertain` or `failed` post be claimed again (a manager checked the channel
-    and asked for it); True when reopened. Posted or in-flight posts are never reopened."""
-    row = get_summary_post(session=session, week=week, channel=channel)
-    if row is None or row.status not in (SummaryPostStatus.UNCERTAIN, SummaryPostStatus.FAILED):
-        return False
-    reopened = _compare_and_set(
-        session,
-        row,
-        expected=row.status,
-        status=SummaryPostStatus.RETRY,
-        next_attempt_at=None,
-        updated_at=now,
-    )
-    return reopened is not None
-
-
-def _compare_and_set(
-    session: Session, row: SummaryPost, *, expected: str, **values: Any
-) -> SummaryPost | None:
-    result = session.exec(
-        update(SummaryPost)
-        .where(
-            col(SummaryPost.id) == row.id,
-            col(SummaryPost.status) == expected,
-            col(SummaryPost.attempts) == row.attempts,
-            col(SummaryPost.claimed_at) == row.claimed_at
-            if row.claimed_at is not None
-            else col(SummaryPost.claimed_at).is_(None),
-        )
-        .values(**values)
-    )
-    if result.rowcount != 1:
-        return None
-    session.refresh(row)
-    return row
-
-
-def record_summary_message(*, session: Session, post_id: int, ts: str, now: datetime) -> None:
-    """Remember the posted message first: a retry must never post it again."""
-    session.exec(
-        update(SummaryPost)
-        .where(col(SummaryPost.id) == post_id)
-        .values(message_ts=ts, updated_at=now)
-    )
-
-
-def record_summary_posted(*, session: Session, post_id: int, now: datetime) -> None:
-    session.exec(
-        update(SummaryPost)
-        .where(col(SummaryPost.id) == post_id)
-        .values(
-            status=SummaryPostStatus.POSTED,
-            chart_posted=True,
-            posted_at=now,
-            last_error=None,
-            next_attempt_at=None,
-            updated_at=now,
-        )
-    )
-
-
-def record_summary_failure(
-    *,
-    session: Session,
-    post_id: int,
-    error: str,
-    now: datetime,
-    retry_at: datetime | None,
-    uncertain: bool = False,
-) -> None:
-    """A failed attempt: retried at `retry_at`, or given up (None), or `uncertain`."""
-    if uncertain:
-        status = SummaryPostStatus.UNCERTAIN
-    else:
-        status = SummaryPostStatus.RETRY if retry_at is not None else SummaryPostStatus.FAILED
-    session.exec(
-        update(SummaryPost)
-        .where(col(SummaryPost.id) == post_id)
-        .values(status=status, last_error=error[:500], next_attempt_at=retry_at, updated_at=now)
-    )

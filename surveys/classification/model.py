@@ -1,4 +1,4 @@
-"""The result type of the churn-reason classifier and the fixed label sets."""
+"""The result type of the churn-reason classifier (its label sets live in surveys.vocabulary)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,16 @@ import enum
 from dataclasses import asdict, dataclass
 from typing import Any
 
-CATEGORIES: tuple[str, ...] = (
-    "price",
-    "low_value",
-    "missing_features",
-    "bugs_reliability",
-    "poor_support",
-    "felt_ignored",
-    "competitor",
-    "hard_to_use",
-    "no_longer_needed",
-    "billing_issue",
-    "other",
-)
-SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")
-LANGUAGES: tuple[str, ...] = ("en", "hu", "lv", "fa", "zh", "ko", "es", "de")
-UNKNOWN_LANGUAGE = "unknown"
+from surveys.vocabulary import CATEGORIES, LANGUAGES, SENTIMENTS, UNKNOWN_LANGUAGE
+
+__all__ = [
+    "CATEGORIES",
+    "LANGUAGES",
+    "SENTIMENTS",
+    "UNKNOWN_LANGUAGE",
+    "Classification",
+    "Method",
+]
 
 
 class Method(enum.StrEnum):

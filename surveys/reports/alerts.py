@@ -1,4 +1,8 @@
-"""Real-time alerts: every finished exit survey, and every detractor (CSAT at most 2).
+"""Real-time alerts: every finished churn-reason survey, and every detractor.
+
+Which surveys these are comes from the definitions' roles (`SurveyRoles`): a survey with a
+`reason` question gets an exit alert; one with a `csat` or `nps` question gets a detractor
+alert when its score is at most that question's `detractor_at_most`.
 
 A survey finished with Skip is alerted like one with text, and one that expired
 half-answered is alerted with what was answered. Each alert names the customer, reason,
@@ -13,7 +17,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from storage.models import (
     Answer,
@@ -27,17 +31,18 @@ from storage.models import (
 from storage.queries import alerts as alert_queries
 from storage.queries import classification as classification_queries
 from storage.queries import figures as queries
+from surveys.definition import ReasonRole, SurveyRoles
 from surveys.reports import blocks
 from surveys.reports.blocks import Rendered
 from surveys.reports.figures import effective_labels
-from surveys.reports.render import CATEGORY_LABELS, category_label, money
+from surveys.reports.render import money
 from surveys.reports.text import scrub
+from surveys.vocabulary import Category, category_label
 
 RELABEL_ACTION = "churnbot_relabel"
 RELABEL_BLOCK_PREFIX = "relabel:"
 # After a label the model was unsure of (below its review threshold).
 REVIEW_MARK = " (needs review)"
-DETRACTOR_AT_MOST = queries.LOW_CSAT
 QUOTE_LIMIT = 500
 SLACK_USER_PREFIX = "slack:"
 
@@ -62,7 +67,7 @@ def relabel_block(answer_id: int, current: str | None) -> blocks.SectionBlock:
         accessory=blocks.select(
             action_id=RELABEL_ACTION,
             placeholder="Correct the category",
-            options=CATEGORY_LABELS,
+            options={category.value: category.label for category in Category},
             initial=current,
         ),
     )
@@ -83,9 +88,9 @@ def who_set(corrected_by: str) -> str:
     return blocks.escape(corrected_by)
 
 
-def alert_for(session: Session, invitation_id: int) -> Alert | None:
+def alert_for(session: Session, invitation_id: int, roles: SurveyRoles) -> Alert | None:
     """The alert a finished or expired invitation deserves, or None (still open, or
-    nothing notable was answered)."""
+    nothing notable was answered, or its survey has no reason or score role)."""
     invitation = session.get(SurveyInvitation, invitation_id)
     if invitation is None or invitation.status not in alert_queries.FINISHED:
         return None
@@ -94,9 +99,10 @@ def alert_for(session: Session, invitation_id: int) -> Alert | None:
     who = blocks.escape(customer.external_id)
     if customer.name:
         who += f" ({blocks.escape(customer.name)})"
-    if invitation.survey_key == "exit":
-        return _exit_alert(session, invitation, customer, who)
-    return _detractor_alert(session, invitation, customer, who)
+    reason = roles.reason_of(invitation.survey_key)
+    if reason is not None:
+        return _exit_alert(session, invitation, customer, who, reason)
+    return _detractor_alert(session, invitation, customer, who, roles)
 
 
 def _latest_correction(session: Session, answer_ids: list[int]) -> LabelCorrection | None:
@@ -131,9 +137,19 @@ def _reason_line(
 
 
 def _exit_alert(
-    session: Session, invitation: SurveyInvitation, customer: Customer, who: str
+    session: Session,
+    invitation: SurveyInvitation,
+    customer: Customer,
+    who: str,
+    reason_role: ReasonRole,
 ) -> Alert | None:
-    rows = queries.reason_rows(session=session, start=None, end=None, invitation_id=invitation.id)
+    rows = queries.reason_rows(
+        session=session,
+        sources=[reason_role],
+        start=None,
+        end=None,
+        invitation_id=invitation.id,
+    )
     if not rows:
         return None
     row = rows[0]
@@ -164,13 +180,28 @@ def _exit_alert(
 
 
 def _detractor_alert(
-    session: Session, invitation: SurveyInvitation, customer: Customer, who: str
+    session: Session,
+    invitation: SurveyInvitation,
+    customer: Customer,
+    who: str,
+    roles: SurveyRoles,
 ) -> Alert | None:
-    answers = list(session.exec(select(Answer).where(Answer.invitation_id == invitation.id)))
-    scores = [a for a in answers if a.question_key == "csat" and a.numeric_value is not None]
-    if not scores or scores[0].numeric_value > DETRACTOR_AT_MOST:  # type: ignore[operator]
+    answers = list(session.exec(select(Answer).where(col(Answer.invitation_id) == invitation.id)))
+    low = next(
+        (
+            (question, answer.numeric_value)
+            for question in roles.scores_of(invitation.survey_key)
+            for answer in answers
+            if answer.question_key == question.key
+            and answer.numeric_value is not None
+            and answer.numeric_value <= question.detractor_at_most
+        ),
+        None,
+    )
+    if low is None:
         return None
-    score = scores[0].numeric_value
+    question, score = low
+    measure = f"{question.role.upper()} {score}/{question.scale_max}"
     comment = next((a for a in answers if a.text and a.text.strip()), None)
     label = correction = None
     if comment is not None:
@@ -194,13 +225,13 @@ def _detractor_alert(
             context = f" after {blocks.escape(str(event.data['reference'])[:100])}"
     expired = " (survey expired half-answered)" if invitation.status == "expired" else ""
     lines = [
-        f":warning: *Detractor*: {who} gave CSAT {score}/5{context}{expired}",
+        f":warning: *Detractor*: {who} gave {measure}{context}{expired}",
         f"*Reason:* {reason} · *Sentiment:* {sentiment} · *Revenue:* {revenue}",
     ]
     if comment is not None:
         lines.append(blocks.quote(scrub(comment.text or "", names=[customer.name]), QUOTE_LIMIT))
     ident = blocks.escape(customer.external_id)  # the notification names no person
-    text = f"Detractor: {ident} gave CSAT {score}/5 ({reason}, {sentiment})"
+    text = f"Detractor: {ident} gave {measure} ({reason}, {sentiment})"
     parts = [blocks.section("\n".join(lines))]
     if comment is not None:
         parts.append(relabel_block(comment.id, label.category if label else None))  # type: ignore[arg-type]
@@ -209,7 +240,9 @@ def _detractor_alert(
     )
 
 
-def claim_alert(session: Session, invitation_id: int, *, now: datetime) -> Alert | None:
+def claim_alert(
+    session: Session, invitation_id: int, roles: SurveyRoles, *, now: datetime
+) -> Alert | None:
     """The alert to post now, claimed for this caller; None when there is nothing to post
     or another caller has it. An invitation that needs no alert is recorded as such."""
     if alert_queries.is_decided(session=session, invitation_id=invitation_id):
@@ -217,7 +250,7 @@ def claim_alert(session: Session, invitation_id: int, *, now: datetime) -> Alert
     invitation = session.get(SurveyInvitation, invitation_id)
     if invitation is None or invitation.status not in alert_queries.FINISHED:
         return None  # still open: decided when it finishes or expires
-    alert = alert_for(session, invitation_id)
+    alert = alert_for(session, invitation_id, roles)
     status = SlackAlertStatus.NONE if alert is None else SlackAlertStatus.SENDING
     kind = alert.kind if alert is not None else None
     owned = alert_queries.claim(

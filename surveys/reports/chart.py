@@ -12,7 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from surveys.reports.figures import Figures
-from surveys.reports.render import category_label
+from surveys.vocabulary import category_label
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_BARS = 8

@@ -17,20 +17,19 @@ from storage.models import Answer, Customer, Event, SurveyInvitation
 from storage.queries import classification as classification_queries
 from storage.queries import customers as customer_queries
 from storage.queries import invitations as invitation_queries
-from surveys.definition import SurveyDefinition
+from surveys.definition import SurveyDefinition, SurveyRoles
 from surveys.reports import blocks
 from surveys.reports.blocks import Rendered, clip, escape
 from surveys.reports.figures import compute_figures, labelled_reasons, quote_of
 from surveys.reports.periods import PERIOD_HELP, Period, PeriodError, parse_period
 from surveys.reports.render import (
-    CATEGORY_LABELS,
-    category_label,
     money,
     quotes_blocks,
     reasons_blocks,
     stats_blocks,
 )
 from surveys.reports.text import representative, scrub
+from surveys.vocabulary import CATEGORIES, category_label
 
 SUBCOMMANDS = {
     "help": "",
@@ -71,6 +70,10 @@ class ManagerCommands:
     zone: ZoneInfo
     command: str = "/churn"
 
+    @property
+    def roles(self) -> SurveyRoles:
+        return SurveyRoles.of(self.definitions)
+
     def run(self, session: Session, text: str, *, user: str, now: datetime) -> Rendered:
         words = text.split()
         if not words or words[0].lower() == "help":
@@ -104,7 +107,7 @@ class ManagerCommands:
             f"`{self.command} relabel <answer-id> <category>`: correct a reason",
             f"`{self.command} survey <customer-id> <survey-key>`: send a survey now",
             f"Periods: {PERIOD_HELP} (default 30d).",
-            f"Categories: {', '.join(CATEGORY_LABELS)}.",
+            f"Categories: {', '.join(CATEGORIES)}.",
         ]
         return blocks.plain(escape("\n".join(lines)))
 
@@ -117,11 +120,15 @@ class ManagerCommands:
         return parse_period(raw, now=now, zone=self.zone)
 
     def stats(self, session: Session, period: Period, now: datetime) -> Rendered:
-        figures = compute_figures(session=session, period=period, now=now, quotes=False)
+        figures = compute_figures(
+            session=session, period=period, now=now, roles=self.roles, quotes=False
+        )
         return stats_blocks(figures)
 
     def reasons(self, session: Session, period: Period, now: datetime) -> Rendered:
-        figures = compute_figures(session=session, period=period, now=now, quoted_reasons=0)
+        figures = compute_figures(
+            session=session, period=period, now=now, roles=self.roles, quoted_reasons=0
+        )
         return reasons_blocks(figures)
 
     def _stats(self, session: Session, arguments: list[str], *, user: str, now: datetime):
@@ -134,18 +141,20 @@ class ManagerCommands:
         if not arguments:
             raise UsageError(usage(self.command, "quotes"))
         category = arguments[0].lower()
-        if category not in CATEGORY_LABELS:
+        if category not in CATEGORIES:
             raise UsageError(
-                f"unknown category {shown(category)}; use one of: {', '.join(CATEGORY_LABELS)}"
+                f"unknown category {shown(category)}; use one of: {', '.join(CATEGORIES)}"
             )
         period = self.period(arguments, now, at=1)
         items = [
             item
-            for item in labelled_reasons(session=session, period=period)
+            for item in labelled_reasons(session=session, period=period, roles=self.roles)
             if item.category == category
         ]
         quotes = [quote for item in items if (quote := quote_of(item)) is not None]
-        figures = compute_figures(session=session, period=period, now=now, quotes=False)
+        figures = compute_figures(
+            session=session, period=period, now=now, roles=self.roles, quotes=False
+        )
         return quotes_blocks(category, figures, representative(quotes, count=MAX_QUOTES))
 
     def _customer(self, session: Session, arguments: list[str], *, user: str, now: datetime):
@@ -160,9 +169,9 @@ class ManagerCommands:
         if len(arguments) != 2 or not arguments[0].isdigit():
             raise UsageError(usage(self.command, "relabel"))
         answer_id, category = int(arguments[0]), arguments[1].lower()
-        if category not in CATEGORY_LABELS:
+        if category not in CATEGORIES:
             raise UsageError(
-                f"unknown category {shown(category)}; use one of: {', '.join(CATEGORY_LABELS)}"
+                f"unknown category {shown(category)}; use one of: {', '.join(CATEGORIES)}"
             )
         if answer_id > MAX_ID or session.get(Answer, answer_id) is None:
             raise UsageError(f"no such answer: {shown(arguments[0])}")

@@ -23,12 +23,13 @@ Definitions (shown to users with `Ratio.explain`; docs/summary.md has the long f
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from storage.queries import figures as queries
+from surveys.definition import Role, SurveyRoles
 from surveys.reports.periods import Period
 from surveys.reports.text import EmergingReason, Quote, emerging_reasons, representative, scrub
 
@@ -287,10 +288,16 @@ def effective_labels(
 
 
 def labelled_reasons(
-    *, session: Session, period: Period, light: bool = False
+    *, session: Session, period: Period, roles: SurveyRoles, light: bool = False
 ) -> list[LabelledReason]:
-    rows = queries.reason_rows(session=session, start=period.start, end=period.end, light=light)
-    corrections = queries.corrections_near(session=session, start=period.start, end=period.end)
+    """The reason answers of [start, end) (every survey with a `reason` role), labelled."""
+    sources = roles.reasons
+    rows = queries.reason_rows(
+        session=session, sources=sources, start=period.start, end=period.end, light=light
+    )
+    corrections = queries.corrections_near(
+        session=session, sources=sources, start=period.start, end=period.end
+    )
     return effective_labels(rows, corrections)
 
 
@@ -309,6 +316,7 @@ def compute_figures(
     session: Session,
     period: Period,
     now: datetime,
+    roles: SurveyRoles,
     quotes: bool = True,
     quoted_reasons: int = TOP_REASONS_WITH_QUOTES,
 ) -> Figures:
@@ -329,9 +337,10 @@ def compute_figures(
         came_and_went=counts.came_and_went,
     )
 
-    current = labelled_reasons(session=session, period=period)
+    current = labelled_reasons(session=session, period=period, roles=roles)
     before = Counter(
-        item.category for item in labelled_reasons(session=session, period=previous, light=True)
+        item.category
+        for item in labelled_reasons(session=session, period=previous, roles=roles, light=True)
     )
     by_category: dict[str, list[LabelledReason]] = defaultdict(list)
     for item in current:
@@ -378,20 +387,35 @@ def compute_figures(
     emerging = tuple(emerging_reasons(others)) if quotes else ()
 
     at_risk_count, at_risk_rows = queries.at_risk(
-        session=session, since=period.end - timedelta(days=RECENT_DAYS), end=period.end
+        session=session,
+        questions=roles.scores,
+        since=period.end - timedelta(days=RECENT_DAYS),
+        end=period.end,
     )
     health = SurveyHealth(
         sent=queries.invitations_sent(session=session, start=period.start, end=period.end),
         csat=queries.score_distribution(
-            session=session, question="csat", start=period.start, end=period.end
+            session=session,
+            questions=roles.with_role(Role.CSAT),
+            start=period.start,
+            end=period.end,
         ),
         nps=queries.score_distribution(
-            session=session, question="nps", start=period.start, end=period.end
+            session=session,
+            questions=roles.with_role(Role.NPS),
+            start=period.start,
+            end=period.end,
         ),
         churned=customers.lost,
-        churned_after_low_score=queries.churned_after_low_score(session=session, lost=lost),
+        churned_after_low_score=queries.churned_after_low_score(
+            session=session, lost=lost, questions=roles.scores
+        ),
         at_risk_count=at_risk_count,
-        at_risk=tuple(at_risk_rows),
+        # shown by role ("CSAT 2"), whatever the question's key in its survey
+        at_risk=tuple(
+            replace(row, question=roles.role_of(row.survey_key, row.question) or row.question)
+            for row in at_risk_rows
+        ),
     )
     return Figures(
         period=period,

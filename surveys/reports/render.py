@@ -17,32 +17,20 @@ from surveys.reports.blocks import Rendered
 from surveys.reports.figures import Figures, ReasonFigure
 from surveys.reports.periods import week_label
 from surveys.reports.text import Quote
+from surveys.vocabulary import Sentiment, category_label
 
-__all__ = ["CATEGORY_LABELS", "Rendered", "category_label", "money", "plural"]
+__all__ = ["Rendered", "category_label", "money", "plural"]
 
-CATEGORY_LABELS = {
-    "price": "Price",
-    "low_value": "Not worth it",
-    "missing_features": "Missing features",
-    "bugs_reliability": "Bugs / reliability",
-    "poor_support": "Poor support",
-    "felt_ignored": "Felt ignored",
-    "competitor": "Switched to a competitor",
-    "hard_to_use": "Hard to use",
-    "no_longer_needed": "No longer needed",
-    "billing_issue": "Billing issue",
-    "other": "Other",
+SENTIMENT_MARKS: dict[str, str] = {
+    Sentiment.NEGATIVE: "neg",
+    Sentiment.NEUTRAL: "neu",
+    Sentiment.POSITIVE: "pos",
 }
-SENTIMENT_MARKS = {"negative": "neg", "neutral": "neu", "positive": "pos"}
 TOP_REASONS = 5
 # Revenue figures carry no currency of their own; every amount is shown in this one.
 CURRENCY = "USD"
 _WEEK_LABEL = re.compile(r"\d{4}-W\d{2}")
 _DAYS_LABEL = re.compile(r"\d+d")
-
-
-def category_label(category: str) -> str:
-    return CATEGORY_LABELS.get(category, category.replace("_", " ").capitalize())
 
 
 def money(value: float) -> str:

@@ -24,8 +24,9 @@ from sqlmodel import Session
 
 from storage.clock import Clock
 from storage.models import SummaryPost
-from storage.queries import figures as queries
+from storage.queries import summary_posts
 from storage.session import run_unit, transact
+from surveys.definition import SurveyRoles
 from surveys.reports.chart import reasons_chart
 from surveys.reports.figures import Figures, compute_figures
 from surveys.reports.periods import Period, parse_period, previous_week
@@ -104,8 +105,8 @@ def instance_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def week_figures(session: Session, week: Period, now: datetime) -> Figures:
-    return compute_figures(session=session, period=week, now=now)
+def week_figures(session: Session, week: Period, now: datetime, roles: SurveyRoles) -> Figures:
+    return compute_figures(session=session, period=week, now=now, roles=roles)
 
 
 def render_week(figures: Figures) -> tuple[Rendered, bytes]:
@@ -123,6 +124,7 @@ class WeeklySummary:
     schedule: Schedule
     channel: str
     poster: SummaryPoster
+    roles: SurveyRoles
     owner: str = field(default_factory=instance_name)
     lease: timedelta = LEASE
     backoff: tuple[timedelta, ...] = BACKOFF
@@ -143,7 +145,7 @@ class WeeklySummary:
         now = self.clock()
         claimed = await transact(
             self.db,
-            lambda session: queries.claim_summary_post(
+            lambda session: summary_posts.claim_summary_post(
                 session=session,
                 week=week.label,
                 channel=self.channel,
@@ -161,7 +163,7 @@ class WeeklySummary:
         checking the channel: an `uncertain` post may be there already)."""
         reopened = await transact(
             self.db,
-            lambda session: queries.reopen_summary_post(
+            lambda session: summary_posts.reopen_summary_post(
                 session=session, week=week.label, channel=self.channel, now=self.clock()
             ),
         )
@@ -173,7 +175,7 @@ class WeeklySummary:
         """Not posted by this call; the detail is the week's post status."""
         current = await transact(
             self.db,
-            lambda session: queries.get_summary_post(
+            lambda session: summary_posts.get_summary_post(
                 session=session, week=week.label, channel=self.channel
             ),
         )
@@ -186,7 +188,9 @@ class WeeklySummary:
         posted_unrecorded = False
         try:
             figures = await asyncio.to_thread(
-                run_unit, self.db, lambda session: week_figures(session, week, self.clock())
+                run_unit,
+                self.db,
+                lambda session: week_figures(session, week, self.clock(), self.roles),
             )
             rendered, png = await asyncio.to_thread(render_week, figures)
             ts = claimed.message_ts
@@ -195,7 +199,7 @@ class WeeklySummary:
                 posted_unrecorded = True
                 await transact(
                     self.db,
-                    lambda session: queries.record_summary_message(
+                    lambda session: summary_posts.record_summary_message(
                         session=session, post_id=post_id, ts=ts, now=self.clock()
                     ),
                 )
@@ -218,7 +222,7 @@ class WeeklySummary:
             return PostOutcome(week.label, self.channel, "uncertain", str(error))
         await transact(
             self.db,
-            lambda session: queries.record_summary_posted(
+            lambda session: summary_posts.record_summary_posted(
                 session=session, post_id=post_id, now=self.clock()
             ),
         )
@@ -250,7 +254,7 @@ class WeeklySummary:
     ) -> None:
         await transact(
             self.db,
-            lambda session: queries.record_summary_failure(
+            lambda session: summary_posts.record_summary_failure(
                 session=session,
                 post_id=post_id,
                 error=error,

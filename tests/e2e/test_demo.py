@@ -22,9 +22,12 @@ from storage.models import (
     InvitationStatus,
     SurveyInvitation,
 )
+from surveys.definition import SurveyRoles, load_definitions
 from surveys.reports.figures import compute_figures
 from surveys.reports.periods import iso_week, parse_period
 from tests.auxil.sandbox_process import churnbot_command, clean_env
+
+ROLES = SurveyRoles.of(load_definitions())
 
 pytestmark = pytest.mark.e2e
 
@@ -146,7 +149,10 @@ def test_demo_prints_figures_that_match_its_database(
         ]
         now = datetime.now(UTC)
         figures = compute_figures(
-            session=session, period=parse_period(week, now=now, zone=ZoneInfo("UTC")), now=now
+            session=session,
+            period=parse_period(week, now=now, zone=ZoneInfo("UTC")),
+            now=now,
+            roles=ROLES,
         )
     engine.dispose()
     lost = re.search(r": (\d+) customers? lost", summary)
@@ -167,7 +173,9 @@ def test_every_simulated_week_has_new_customers_in_the_figures(
     with Session(engine) as session:
         for year, week in weeks:
             period = iso_week(int(year), int(week), ZoneInfo("UTC"))
-            customers = compute_figures(session=session, period=period, now=now).customers
+            customers = compute_figures(
+                session=session, period=period, now=now, roles=ROLES
+            ).customers
             assert customers.new > 0, f"{year}-W{week}: no new customers"
             assert customers.at_start >= int(CUSTOMERS) * 0.9
             # A week of a 2%-a-month business: well under 2% of the customers leave.

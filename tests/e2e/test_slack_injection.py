@@ -13,6 +13,7 @@ from bot.context import Deps
 from bot.slack_wiring import SlackParts, alert_for_invitation
 from handlers.slack.poster import SlackSummaryPoster
 from storage.models import Answer, Customer
+from surveys.definition import SurveyRoles, load_definitions
 from surveys.reports.alerts import RELABEL_ACTION
 from surveys.reports.figures import compute_figures
 from surveys.reports.periods import parse_period
@@ -31,6 +32,8 @@ from tests.handlers.slack.helpers import (
     slack_parts,
 )
 from tests.surveys.reports.dataset import build
+
+ROLES = SurveyRoles.of(load_definitions())
 
 pytestmark = pytest.mark.e2e
 
@@ -148,7 +151,7 @@ async def test_injection_is_escaped_in_the_weekly_summary(
 ) -> None:
     with Session(deps.db) as session:
         period = parse_period("2026-W46", now=NOW)
-        figures = compute_figures(session=session, period=period, now=NOW)
+        figures = compute_figures(session=session, period=period, now=NOW, roles=ROLES)
     await SlackSummaryPoster(parts.client).post_message(SUMMARY_CHANNEL, summary_blocks(figures))
     (summary,) = slack_server.fake.messages(SUMMARY_CHANNEL)
     assert_inert(summary)

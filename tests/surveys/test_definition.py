@@ -19,21 +19,9 @@ from surveys.definition import (
     load_definitions,
 )
 from surveys.i18n import MESSAGES_FILE, SUPPORTED_LANGUAGES
+from surveys.vocabulary import Category
 
 LANGUAGES = ("en", "hu", "lv", "fa", "zh", "ko", "es", "de")
-CHURN_CATEGORIES = (
-    "price",
-    "low_value",
-    "missing_features",
-    "bugs_reliability",
-    "poor_support",
-    "felt_ignored",
-    "competitor",
-    "hard_to_use",
-    "no_longer_needed",
-    "billing_issue",
-    "other",
-)
 
 
 def _texts(en: str) -> dict[str, str]:
@@ -117,7 +105,7 @@ def test_exit_survey_reasons_are_the_eleven_churn_categories() -> None:
     assert isinstance(reason, ChoiceQuestion)
     keys = [option.key for option in reason.options]
     assert len(keys) == 11
-    assert sorted(keys) == sorted(CHURN_CATEGORIES)
+    assert keys == list(Category)
     assert exit_survey.triggers == ["subscription.cancelled"]
 
 

@@ -11,11 +11,14 @@ from sqlmodel import Session
 from storage.db import make_engine, upgrade
 from surveys.classification import Classifier
 from surveys.classification.service import classify_answer, relabel
+from surveys.definition import SurveyRoles, load_definitions
 from surveys.reports.alerts import alert_for
 from surveys.reports.figures import compute_figures
 from surveys.reports.periods import parse_period
 from surveys.reports.render import summary_blocks
 from tests.surveys.reports.dataset import WEEK, Builder, at
+
+ROLES = SurveyRoles.of(load_definitions())
 
 
 @pytest.fixture
@@ -47,7 +50,7 @@ def _unsure_exit(engine: Engine, classifier: Classifier) -> tuple[int, int]:
 def _summary(engine: Engine) -> tuple[int, str]:
     with Session(engine) as session:
         period = parse_period(WEEK, now=at(20))
-        figures = compute_figures(session=session, period=period, now=at(20))
+        figures = compute_figures(session=session, period=period, now=at(20), roles=ROLES)
     rendered = summary_blocks(figures)
     return figures.needs_review, rendered.text + str(rendered.blocks)
 
@@ -57,7 +60,7 @@ def test_unsure_label_is_marked_in_the_alert_and_counted_in_the_summary(
 ) -> None:
     invitation_id, _details_id = _unsure_exit(engine, classifier)
     with Session(engine) as session:
-        alert = alert_for(session, invitation_id)
+        alert = alert_for(session, invitation_id, ROLES)
     assert alert is not None
     assert "(needs review)" in alert.rendered.text
     assert "(needs review)" in str(alert.rendered.blocks)
@@ -71,7 +74,7 @@ def test_a_manager_relabel_clears_needs_review(engine: Engine, classifier: Class
     with Session(engine) as session:
         relabel(session=session, answer_id=details_id, category="price", corrected_by="ann")
         session.commit()
-        alert = alert_for(session, invitation_id)
+        alert = alert_for(session, invitation_id, ROLES)
     assert alert is not None
     assert "needs review" not in alert.rendered.text
     count, text = _summary(engine)

@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import Session
 
 from bot.context import Deps
+from surveys.definition import SurveyRoles, load_definitions
 from surveys.reports.figures import (
     NO_CUSTOMERS_AT_START,
     NO_REVENUE_AT_START,
@@ -18,13 +19,17 @@ from surveys.reports.figures import (
 from surveys.reports.periods import parse_period
 from tests.surveys.reports.dataset import KNOWN, Builder, at, build
 
+ROLES = SurveyRoles.of(load_definitions())
+
 NOW = datetime(2026, 11, 16, 9, tzinfo=UTC)
 
 
 def figures_for(deps: Deps, text: str) -> Figures:
     with Session(deps.db) as session:
         period = parse_period(text, now=NOW)
-        return compute_figures(session=session, period=period, now=NOW, quoted_reasons=11)
+        return compute_figures(
+            session=session, period=period, now=NOW, roles=ROLES, quoted_reasons=11
+        )
 
 
 @pytest.fixture
@@ -64,7 +69,7 @@ def test_reasons_rank_by_count_then_revenue_lost(deps: Deps) -> None:
     build(deps.db)
     with Session(deps.db) as session:
         period = parse_period("2026-W46", now=NOW)
-        figures = compute_figures(session=session, period=period, now=NOW)
+        figures = compute_figures(session=session, period=period, now=NOW, roles=ROLES)
     ranked = [reason.category for reason in figures.reasons]
     assert ranked[:4] == ["bugs_reliability", "competitor", "price", "other"]
     assert [bool(reason.quotes) for reason in figures.reasons[:4]] == [True, True, True, False]

@@ -21,8 +21,11 @@ from sqlmodel import Session
 from storage import db as database
 from storage.models import Customer, Event
 from storage.queries import figures as queries
+from surveys.definition import SurveyRoles, load_definitions
 from surveys.reports.figures import compute_figures
 from surveys.reports.periods import Period
+
+ROLES = SurveyRoles.of(load_definitions())
 
 ORIGIN = datetime(2026, 10, 1, tzinfo=UTC)
 CUSTOMERS = 4
@@ -152,6 +155,7 @@ def test_customer_figures_add_up_for_any_event_history(
             session=session,
             period=Period(moment(start), moment(end), "p"),
             now=moment(HOURS + 3),
+            roles=ROLES,
             quotes=False,
         )
     assert len(losses) == len({item.customer_id for item in losses}) == found.lost

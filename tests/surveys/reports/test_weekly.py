@@ -11,12 +11,15 @@ from PIL import Image
 from sqlmodel import Session
 
 from bot.context import Deps
+from surveys.definition import SurveyRoles, load_definitions
 from surveys.reports.chart import PNG_MAGIC, reasons_chart
 from surveys.reports.figures import compute_figures
 from surveys.reports.periods import parse_period
 from surveys.reports.render import summary_blocks
 from surveys.reports.weekly import Schedule, ScheduleError, parse_week
 from tests.surveys.reports.dataset import build
+
+ROLES = SurveyRoles.of(load_definitions())
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 11, 16, 9, 30, tzinfo=UTC)
@@ -53,7 +56,7 @@ def test_the_chart_is_a_valid_png(deps: Deps) -> None:
     build(deps.db)
     with Session(deps.db) as session:
         figures = compute_figures(
-            session=session, period=parse_period("2026-W46", now=NOW), now=NOW
+            session=session, period=parse_period("2026-W46", now=NOW), now=NOW, roles=ROLES
         )
     png = reasons_chart(figures)
     assert png.startswith(PNG_MAGIC)
@@ -66,7 +69,7 @@ def test_the_chart_is_a_valid_png(deps: Deps) -> None:
 def test_an_empty_week_still_renders_a_chart_and_a_summary(deps: Deps) -> None:
     with Session(deps.db) as session:
         figures = compute_figures(
-            session=session, period=parse_period("2026-W46", now=NOW), now=NOW
+            session=session, period=parse_period("2026-W46", now=NOW), now=NOW, roles=ROLES
         )
     assert reasons_chart(figures).startswith(PNG_MAGIC)
     rendered = summary_blocks(figures)
@@ -78,7 +81,7 @@ def test_summary_blocks_have_headline_trends_quotes_and_a_text_fallback(deps: De
     build(deps.db)
     with Session(deps.db) as session:
         figures = compute_figures(
-            session=session, period=parse_period("2026-W46", now=NOW), now=NOW
+            session=session, period=parse_period("2026-W46", now=NOW), now=NOW, roles=ROLES
         )
     rendered = summary_blocks(figures)
     assert rendered.text.startswith("Churn summary · 2026-W46: 4 customers lost (churn 36.4%")
