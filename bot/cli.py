@@ -670,6 +670,4 @@ def _write_export(session: Any, handle: Any, format: str, start: datetime | None
 
 
 def main() -> None:
-    # PTB 22 warns until `retry_after` becomes a timedelta; opt in to that form now.
-    os.environ.setdefault("PTB_TIMEDELTA", "1")
     app()

@@ -16,9 +16,6 @@ from bot.context import Deps
 from bot.settings import Settings
 from bot.wiring import build_deps
 
-# Opt in to PTB 22's timedelta `retry_after` (what the sender expects) before telegram loads.
-os.environ.setdefault("PTB_TIMEDELTA", "1")
-
 POSTGRES_ADMIN_URLS = (
     "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     "postgresql+psycopg://root@127.0.0.1:5432/test",

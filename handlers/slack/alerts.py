@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import Deps
-from handlers.slack.managers import REFUSAL, is_manager
+from handlers.slack.managers import managers_only
 from storage.models import SlackAlertStatus
 from storage.queries import alerts as alert_queries
 from storage.session import transact
@@ -142,7 +142,9 @@ async def refresh_alert(
         if invitation_id is None:
             return None, None
         stored = alert_queries.posted(session=session, invitation_id=invitation_id)
-        found = (stored.channel, stored.message_ts) if stored and stored.channel else None
+        found = None
+        if stored is not None and stored.channel and stored.message_ts:
+            found = (stored.channel, stored.message_ts)
         return alert_for(session, invitation_id, SurveyRoles.of(deps.definitions)), where or found
 
     alert, target = await transact(deps.db, work)
@@ -161,7 +163,7 @@ async def refresh_alert(
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
-    """Add the handler of the alerts' category select menu."""
+    """Add the handler of the alerts' category select menu (managers only)."""
 
     async def on_relabel(
         ack: AsyncAck,
@@ -176,9 +178,6 @@ def register(app: AsyncApp, deps: Deps) -> None:
         action = (body.get("actions") or [{}])[0]
         answer_id = parse_relabel_block(str(action.get("block_id", "")))
         category = str((action.get("selected_option") or {}).get("value", ""))
-        if not is_manager(deps, user):
-            await respond(text=REFUSAL, response_type="ephemeral", replace_original=False)
-            return
         if answer_id is None:
             logger.warning("relabel action with a bad block_id from %s", user)
             return
@@ -211,4 +210,5 @@ def register(app: AsyncApp, deps: Deps) -> None:
             replace_original=False,
         )
 
-    app.action(RELABEL_ACTION)(on_relabel)
+    managers = managers_only(deps.settings.slack_manager_ids)
+    app.action(RELABEL_ACTION, middleware=[managers])(on_relabel)

@@ -1,4 +1,6 @@
-"""The managers' slash command (`/churn` by default): acknowledge, check, answer later."""
+"""The managers' slash command (`/churn` by default): acknowledge, answer later.
+
+Only managers reach the listener: `handlers.slack.managers` refuses everybody else."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import Deps
 from handlers.slack.alerts import refresh_alert
-from handlers.slack.managers import REFUSAL, is_manager
+from handlers.slack.managers import managers_only
 from storage.session import run_unit
 from surveys.reports.blocks import clip, escape
 from surveys.reports.commands import ManagerCommands, UsageError
@@ -35,13 +37,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
         client: AsyncWebClient,
         logger: Logger,
     ) -> None:
-        """Refuse non-managers at once; otherwise acknowledge, run, and respond."""
-        user = command.get("user_id", "")
-        if not is_manager(deps, user):
-            logger.info("refused %s from non-manager %s", settings.slack_command, user)
-            await ack(text=REFUSAL, response_type="ephemeral")
-            return
+        """Acknowledge, run a manager's command line, and respond."""
         await ack()
+        user = command.get("user_id", "")
         text = command.get("text") or ""
         try:
             rendered = await asyncio.to_thread(
@@ -58,7 +56,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if (answer_id := commands.relabel_target(text)) is not None:
             await refresh_alert(deps, client, answer_id)
 
-    app.command(settings.slack_command)(on_command)
+    managers = managers_only(settings.slack_manager_ids)
+    app.command(settings.slack_command, middleware=[managers])(on_command)
 
 
 async def on_error(error: Exception, body: dict[str, Any], logger: Logger, respond: Any) -> None:

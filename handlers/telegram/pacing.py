@@ -21,12 +21,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import warnings
 from collections import deque
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
+from telegram.warnings import PTBDeprecationWarning
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +108,9 @@ class PacedRateLimiter(BaseRateLimiter[int]):
                 if attempt == self._max_retries:
                     raise
                 _resolve(answered)
-                delay = error.retry_after
-                seconds = delay.total_seconds() if hasattr(delay, "total_seconds") else delay
+                seconds = retry_after_seconds(error)
                 log.warning("Telegram asked to wait %.1f s before %s", seconds, endpoint)
-                await asyncio.sleep(float(seconds) + 0.1)
+                await asyncio.sleep(seconds + 0.1)
             finally:
                 # Answered, failed or cancelled: from now on it counts as arrived.
                 _resolve(answered)
@@ -147,3 +149,16 @@ class PacedRateLimiter(BaseRateLimiter[int]):
 def _resolve(answered: asyncio.Future[float] | None) -> None:
     if answered is not None and not answered.done():
         answered.set_result(asyncio.get_running_loop().time())
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    """The seconds Telegram asked us to wait, read through `RetryAfter.retry_after`.
+
+    PTB 22 gives it as int seconds with a deprecation warning, or as a `timedelta` where the
+    process opted in (PTB_TIMEDELTA) and, in a future major version, always. Both are taken,
+    so the warning about the coming type says nothing new here and is silenced for this read
+    only (no await inside, so no other task runs under the filter)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

@@ -21,8 +21,6 @@ from typing import Any
 import aiohttp
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import BytesPayload
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -132,38 +130,37 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        read_timeout: object = BaseRequest.DEFAULT_NONE,
+        write_timeout: object = BaseRequest.DEFAULT_NONE,
+        connect_timeout: object = BaseRequest.DEFAULT_NONE,
+        pool_timeout: object = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        """Send one request; return the status code and the body."""
+        """Send one request; return the status code and the body.
+
+        A timeout PTB leaves at `BaseRequest.DEFAULT_NONE` (its documented "not passed")
+        takes this transport's default."""
         session, pool = self._session, self._pool
         if session is None or session.closed or pool is None:
             raise RuntimeError("This AiohttpRequest is not initialized!")
         files = request_data.multipart_data if request_data else None
-        if isinstance(read_timeout, DefaultValue):
-            read_timeout = self._read_timeout
-        if isinstance(connect_timeout, DefaultValue):
-            connect_timeout = self._connect_timeout
-        if isinstance(pool_timeout, DefaultValue):
-            pool_timeout = self._pool_timeout
-        if isinstance(write_timeout, DefaultValue):
-            write_timeout = self._media_write_timeout if files else self._write_timeout
+        read = _timeout(read_timeout, self._read_timeout)
+        connect = _timeout(connect_timeout, self._connect_timeout)
+        in_pool = _timeout(pool_timeout, self._pool_timeout)
+        write = _timeout(
+            write_timeout, self._media_write_timeout if files else self._write_timeout
+        )
         body, content_type = await _encode(request_data, files)
         headers = {"User-Agent": self.USER_AGENT}
         if content_type is not None:
             headers["Content-Type"] = content_type
         try:
-            async with asyncio.timeout(pool_timeout):
+            async with asyncio.timeout(in_pool):
                 await pool.acquire()
         except TimeoutError as error:
             raise TimedOut(message=POOL_TIMEOUT_MESSAGE) from RequestNotSent(str(error))
         try:
-            timeout = aiohttp.ClientTimeout(
-                total=None, connect=connect_timeout, sock_read=read_timeout
-            )
-            data = None if body is None else _TimedBody(body, write_timeout)
+            timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_read=read)
+            data = None if body is None else _TimedBody(body, write)
             async with session.request(
                 method, url, data=data, headers=headers, timeout=timeout
             ) as response:
@@ -178,6 +175,14 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
         finally:
             pool.release()
+
+
+def _timeout(value: object, default: float | None) -> float | None:
+    """A per-call timeout in seconds (None: no limit), or `default` for PTB's "not passed"
+    marker (`BaseRequest.DEFAULT_NONE`; any non-number is taken as that marker)."""
+    if value is None or isinstance(value, int | float):
+        return value
+    return default
 
 
 def _not_sent(error: Exception) -> RequestNotSent:

@@ -6,6 +6,7 @@ import httpx
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
+from handlers.telegram.pacing import retry_after_seconds
 from handlers.telegram.render import keyboard
 from handlers.telegram.request import RequestNotSent
 from surveys.delivery import DeliveryUncertain, RecipientUnreachable, TemporaryFailure
@@ -28,7 +29,8 @@ class TelegramSender:
         except Forbidden as error:
             raise RecipientUnreachable(error.message) from error
         except RetryAfter as error:
-            raise TemporaryFailure("rate limited", retry_after=_seconds(error)) from error
+            seconds = retry_after_seconds(error)
+            raise TemporaryFailure("rate limited", retry_after=seconds) from error
         except TimedOut as error:
             if _not_sent(error):
                 raise TemporaryFailure(f"not sent: {error.message}") from error
@@ -54,8 +56,3 @@ def _not_sent(error: NetworkError) -> bool:
         error.__cause__,
         RequestNotSent | httpx.PoolTimeout | httpx.ConnectError | httpx.ConnectTimeout,
     )
-
-
-def _seconds(error: RetryAfter) -> float:
-    value = error._retry_after  # the public property warns about a future type change
-    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)

@@ -25,7 +25,7 @@ def clean_env(database_url: str | None, **extra: str) -> dict[str, str]:
         if not key.startswith(("TELEGRAM_", "SLACK_", "EVENTS_API", "SANDBOX_", "HTTP_"))
         and key not in ("DATABASE_URL", "LOG_LEVEL", "SECRET_KEY", "QUIET_HOURS")
     }
-    env.update(HTTP_PORT="0", SANDBOX_PORT="0", PTB_TIMEDELTA="1")
+    env.update(HTTP_PORT="0", SANDBOX_PORT="0")
     if database_url is not None:
         env["DATABASE_URL"] = database_url
     env.update(extra)

@@ -122,6 +122,33 @@ async def test_a_non_manager_is_refused_ephemerally_and_nothing_happens(
     assert slack_server.fake.responses("refused") == []
 
 
+async def test_a_non_manager_is_refused_on_the_alert_menu_and_nothing_changes(
+    deps: Deps,
+    parts: SlackParts,
+    http: httpx.AsyncClient,
+    slack_server: SlackServer,
+    answers: dict,
+) -> None:
+    price = answers["price"]
+    assert await alert_for_invitation(deps, parts, price.invitation_id)
+    (alert,) = slack_server.fake.messages(ALERTS_CHANNEL)
+    body = select_body(
+        user=STRANGER,
+        block_id=alert["blocks"][1]["block_id"],
+        value="poor_support",
+        response_url=slack_server.response_url("refused"),
+        action_id=RELABEL_ACTION,
+        ts=alert["ts"],
+    )
+    response = await post_signed(http, "/slack/interactivity", body)
+    assert response.status_code == 200
+    refusal = await answer_to(slack_server, "refused")
+    assert "only churnbot managers" in refusal["text"]
+    assert refusal["response_type"] == "ephemeral"
+    assert len(corrections(deps)) == 2  # the data set's own
+    assert slack_server.fake.calls("chat.update") == []
+
+
 async def test_a_bad_signature_gets_401_and_nothing_happens(
     http: httpx.AsyncClient, slack_server: SlackServer
 ) -> None:

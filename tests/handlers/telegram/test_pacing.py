@@ -4,11 +4,14 @@ never lets a message leave within a window of the answer to the one `limit` befo
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
+import warnings
 
+import pytest
 from telegram.error import RetryAfter
 
-from handlers.telegram.pacing import CATCH_UP_SPACING, PacedRateLimiter
+from handlers.telegram.pacing import CATCH_UP_SPACING, PacedRateLimiter, retry_after_seconds
 
 
 async def test_sends_are_spaced_by_the_interval_and_a_pause_is_not_made_up() -> None:
@@ -73,7 +76,7 @@ async def test_a_429_is_waited_out_and_resent_and_counts_when_it_came() -> None:
     async def send() -> bool:
         calls.append(loop.time())
         if len(calls) == 1:
-            raise RetryAfter(0)  # retry_after 0: only the 0.1 s pad is waited
+            raise RetryAfter(dt.timedelta(0))  # nothing to wait: only the 0.1 s pad
         return True
 
     assert await pacer.process_request(send, (), {}, "sendMessage", {}, None) is True
@@ -92,3 +95,17 @@ async def test_calls_that_post_no_message_are_not_paced() -> None:
     for _ in range(3):
         await pacer.process_request(answer, (), {}, "answerCallbackQuery", {}, None)
     assert loop.time() - start < 0.9, "a 1/s pace would take at least 2 s"
+
+
+@pytest.mark.parametrize("opt_in", ["", "1"])
+@pytest.mark.parametrize("given", [3, dt.timedelta(seconds=3)])
+def test_retry_after_is_read_in_seconds_whichever_type_ptb_gives_and_without_a_warning(
+    monkeypatch: pytest.MonkeyPatch, opt_in: str, given: int | dt.timedelta
+) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", opt_in)  # "": int seconds (PTB 22's default)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PTB's constructor itself warns without the opt-in
+        error = RetryAfter(given)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert retry_after_seconds(error) == 3.0
