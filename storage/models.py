@@ -245,8 +245,8 @@ class AppState(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class SummaryPostStatus:
-    """Life cycle of one weekly summary post (plain strings, stored as such)."""
+class SummaryPostStatus(enum.StrEnum):
+    """Life cycle of one weekly summary post (stored as its string value)."""
 
     SENDING = "sending"  # claimed by one instance, Slack calls in flight
     RETRY = "retry"  # a Slack call failed for sure; retried after next_attempt_at

@@ -136,7 +136,7 @@ class ButtonAction(enum.StrEnum):
 class ButtonData:
     """What a tapped inline button means: an action on an invitation's question."""
 
-    action: str  # a ButtonAction value (kept a str: forged data may say anything)
+    action: ButtonAction
     target: int  # invitation id, or customer id for forget
     step: int = 0  # question index in the survey
     value: int = 0  # option index or scale value
@@ -176,6 +176,6 @@ def read_button(key: SigningKey | bytes, raw: str) -> ButtonData:
     if not hmac.compare_digest(parts[-1].encode(), expected.encode()):
         raise InvalidToken("bad button signature")
     try:
-        return ButtonData(action, int(target), int(step), int(value))
+        return ButtonData(ButtonAction(action), int(target), int(step), int(value))
     except ValueError as error:
         raise InvalidToken("malformed button data") from error

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, desc, func, insert, or_
@@ -18,18 +17,6 @@ from storage.models import (
     LabelCorrection,
     TrainingExample,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class EffectiveLabel:
-    """The label that counts for an answer: a correction if any, else the automatic one."""
-
-    answer_id: int
-    category: str
-    sentiment: str | None
-    corrected: bool
-    source: str
-    needs_review: bool = False
 
 
 def save_classification(
@@ -202,37 +189,12 @@ def iter_answers_to_classify(
         last_id = batch[-1].id or last_id
 
 
-def reason_answer(*, session: Session, invitation_id: int) -> Answer | None:
-    """Return the exit survey's "reason" answer of an invitation, if given."""
+def reason_answer(*, session: Session, invitation_id: int, question_key: str) -> Answer | None:
+    """Return the invitation's answer to its reason question (`question_key`), if given."""
     statement = select(Answer).where(
-        Answer.invitation_id == invitation_id, Answer.question_key == "reason"
+        Answer.invitation_id == invitation_id, Answer.question_key == question_key
     )
     return session.exec(statement).first()
-
-
-def effective_label(*, session: Session, answer_id: int) -> EffectiveLabel | None:
-    """Return the label that counts: the latest correction wins over the automatic one."""
-    correction = latest_correction(session=session, answer_id=answer_id)
-    automatic = session.get(AnswerClassification, answer_id)
-    if correction is not None:
-        sentiment = correction.sentiment or (automatic.sentiment if automatic else None)
-        return EffectiveLabel(
-            answer_id,
-            correction.category,
-            sentiment,
-            True,
-            f"correction by {correction.corrected_by}",
-        )
-    if automatic is not None:
-        return EffectiveLabel(
-            answer_id,
-            automatic.category,
-            automatic.sentiment,
-            False,
-            automatic.method,
-            automatic.needs_review,
-        )
-    return None
 
 
 _EXAMPLES = TrainingExample.__table__  # type: ignore[attr-defined]

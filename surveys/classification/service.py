@@ -66,7 +66,9 @@ def _classify(
 ) -> Classification | None:
     reason = None
     if answer.question_key != REASON_QUESTION and answer.invitation_id is not None:
-        stored = queries.reason_answer(session=session, invitation_id=answer.invitation_id)
+        stored = queries.reason_answer(
+            session=session, invitation_id=answer.invitation_id, question_key=REASON_QUESTION
+        )
         if stored is not None and stored.id != answer.id:
             reason = stored.choice_key
     return classification_for(

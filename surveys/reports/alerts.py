@@ -17,6 +17,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from slack_sdk.models.blocks import SectionBlock
 from sqlmodel import Session, col, select
 
 from storage.models import (
@@ -32,6 +33,7 @@ from storage.queries import alerts as alert_queries
 from storage.queries import classification as classification_queries
 from storage.queries import figures as queries
 from surveys.definition import ReasonRole, SurveyRoles
+from surveys.labels import effective_label
 from surveys.reports import blocks
 from surveys.reports.blocks import Rendered
 from surveys.reports.figures import effective_labels
@@ -59,7 +61,7 @@ class Alert:
     rendered: Rendered
 
 
-def relabel_block(answer_id: int, current: str | None) -> blocks.SectionBlock:
+def relabel_block(answer_id: int, current: str | None) -> SectionBlock:
     """The section with the category menu, showing the category that counts now."""
     return blocks.section(
         "Wrong category? Correct it:",
@@ -205,7 +207,7 @@ def _detractor_alert(
     comment = next((a for a in answers if a.text and a.text.strip()), None)
     label = correction = None
     if comment is not None:
-        label = classification_queries.effective_label(session=session, answer_id=comment.id)  # type: ignore[arg-type]
+        label = effective_label(session=session, answer_id=comment.id)  # type: ignore[arg-type]
         correction = _latest_correction(session, [comment.id])  # type: ignore[list-item]
     revenue = (
         f"{money(customer.monthly_revenue)}/month"

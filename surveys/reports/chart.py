@@ -10,6 +10,7 @@ import io
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from surveys.reports.figures import Figures
 from surveys.vocabulary import category_label
@@ -40,7 +41,7 @@ def reasons_chart(figures: Figures) -> bytes:
         )
         axes.set_yticks(list(positions), labels)
         axes.set_xlabel("exit survey answers")
-        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.legend(loc="lower right", frameon=False)
         for side in ("top", "right"):
             axes.spines[side].set_visible(False)

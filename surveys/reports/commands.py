@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from storage.models import Answer, Customer, Event, SurveyInvitation
-from storage.queries import classification as classification_queries
 from storage.queries import customers as customer_queries
 from storage.queries import invitations as invitation_queries
 from surveys.definition import SurveyDefinition, SurveyRoles
+from surveys.labels import effective_label
 from surveys.reports import blocks
 from surveys.reports.blocks import Rendered, clip, escape
 from surveys.reports.figures import compute_figures, labelled_reasons, quote_of
@@ -82,7 +82,8 @@ class ManagerCommands:
         if name not in SUBCOMMANDS:
             raise UsageError(f"Unknown command {shown(name)}. {usage(self.command)}")
         try:
-            return getattr(self, f"_{name}")(session, arguments, user=user, now=now)
+            answer: Rendered = getattr(self, f"_{name}")(session, arguments, user=user, now=now)
+            return answer
         except (PeriodError, ValueError) as error:
             if isinstance(error, UsageError):
                 raise
@@ -131,13 +132,19 @@ class ManagerCommands:
         )
         return reasons_blocks(figures)
 
-    def _stats(self, session: Session, arguments: list[str], *, user: str, now: datetime):
+    def _stats(
+        self, session: Session, arguments: list[str], *, user: str, now: datetime
+    ) -> Rendered:
         return self.stats(session, self.period(arguments, now), now)
 
-    def _reasons(self, session: Session, arguments: list[str], *, user: str, now: datetime):
+    def _reasons(
+        self, session: Session, arguments: list[str], *, user: str, now: datetime
+    ) -> Rendered:
         return self.reasons(session, self.period(arguments, now), now)
 
-    def _quotes(self, session: Session, arguments: list[str], *, user: str, now: datetime):
+    def _quotes(
+        self, session: Session, arguments: list[str], *, user: str, now: datetime
+    ) -> Rendered:
         if not arguments:
             raise UsageError(usage(self.command, "quotes"))
         category = arguments[0].lower()
@@ -157,7 +164,9 @@ class ManagerCommands:
         )
         return quotes_blocks(category, figures, representative(quotes, count=MAX_QUOTES))
 
-    def _customer(self, session: Session, arguments: list[str], *, user: str, now: datetime):
+    def _customer(
+        self, session: Session, arguments: list[str], *, user: str, now: datetime
+    ) -> Rendered:
         if len(arguments) != 1:
             raise UsageError(usage(self.command, "customer"))
         customer = customer_queries.get_by_external_id(session=session, external_id=arguments[0])
@@ -165,7 +174,9 @@ class ManagerCommands:
             raise UsageError(f"no customer with id {shown(arguments[0])}")
         return customer_card(session, customer.id, customer.external_id)  # type: ignore[arg-type]
 
-    def _relabel(self, session: Session, arguments: list[str], *, user: str, now: datetime):
+    def _relabel(
+        self, session: Session, arguments: list[str], *, user: str, now: datetime
+    ) -> Rendered:
         if len(arguments) != 2 or not arguments[0].isdigit():
             raise UsageError(usage(self.command, "relabel"))
         answer_id, category = int(arguments[0]), arguments[1].lower()
@@ -181,7 +192,9 @@ class ManagerCommands:
             f"(by {escape(user)})."
         )
 
-    def _survey(self, session: Session, arguments: list[str], *, user: str, now: datetime):
+    def _survey(
+        self, session: Session, arguments: list[str], *, user: str, now: datetime
+    ) -> Rendered:
         if len(arguments) != 2:
             raise UsageError(usage(self.command, "survey"))
         external_id, key = arguments
@@ -288,7 +301,7 @@ def customer_card(
 
 def _answer_line(session: Session, answer: Answer, name: str | None) -> str:
     """`#12 reason: price → price/negative`; an answer with no value shows its label only."""
-    label = classification_queries.effective_label(session=session, answer_id=answer.id)  # type: ignore[arg-type]
+    label = effective_label(session=session, answer_id=answer.id)  # type: ignore[arg-type]
     if answer.text:
         value: str | None = escape(clip(" ".join(scrub(answer.text, names=[name]).split()), 150))
     elif answer.numeric_value is not None:

@@ -15,9 +15,9 @@ Definitions (shown to users with `Ratio.explain`; docs/summary.md has the long f
   revenue churn = revenue lost / revenue at start, where revenue lost comes from the
   cancellation event's `monthly_revenue` or the customer's, and revenue at start is the
   known `monthly_revenue` of the S customers.
-- A reason is the effective label of an exit survey: the latest manager correction of its
-  reason or details answer, else the automatic label of the reason answer, else (when that
-  is `other`) of the details text.
+- A reason is the effective label of an exit survey (the rule of surveys/labels.py): the
+  latest manager correction of its reason or details answer, else the automatic label of
+  the reason answer, else (when that is `other`) of the details text.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ from sqlmodel import Session
 
 from storage.queries import figures as queries
 from surveys.definition import Role, SurveyRoles
+from surveys.labels import Automatic, label_that_counts
 from surveys.reports.periods import Period
 from surveys.reports.text import EmergingReason, Quote, emerging_reasons, representative, scrub
+from surveys.vocabulary import Category, Sentiment
 
 RECENT_DAYS = 30
 TOP_REASONS_WITH_QUOTES = 3
@@ -262,28 +264,26 @@ class LabelledReason:
 def effective_labels(
     rows: list[queries.ReasonRow], corrections: list[queries.CorrectionRow]
 ) -> list[LabelledReason]:
-    """Apply the rule of the module docstring to each reason row."""
-    latest: dict[int, queries.CorrectionRow] = {}
-    for correction in corrections:  # oldest first: a later one replaces an earlier one
-        latest[correction.answer_id] = correction
+    """Label each reason row by the one rule of surveys.labels."""
+    by_answer: dict[int, list[queries.CorrectionRow]] = defaultdict(list)
+    for correction in corrections:
+        by_answer[correction.answer_id].append(correction)
     labelled = []
     for row in rows:
-        found = [
-            latest[i] for i in (row.answer_id, row.details_id) if i is not None and i in latest
-        ]
-        automatic_sentiment = row.details_sentiment or row.automatic_sentiment or "neutral"
-        if found:
-            correction = max(found, key=lambda c: (c.corrected_at, c.id))
-            category = correction.category
-            sentiment = correction.sentiment or automatic_sentiment
-            review = False
-        else:
-            category = row.automatic or row.choice or "other"
-            if category == "other" and row.details_automatic not in (None, "other"):
-                category = row.details_automatic  # type: ignore[assignment]
-            sentiment = automatic_sentiment
-            review = row.needs_review
-        labelled.append(LabelledReason(row, category, sentiment, review))
+        label = label_that_counts(
+            corrections=[
+                c for i in (row.answer_id, row.details_id) if i is not None for c in by_answer[i]
+            ],
+            reason=Automatic(row.automatic, row.automatic_sentiment, row.needs_review),
+            details=Automatic(row.details_automatic, row.details_sentiment),
+            choice=row.choice or Category.OTHER,
+        )
+        assert label is not None  # a choice always gives a category
+        labelled.append(
+            LabelledReason(
+                row, label.category, label.sentiment or Sentiment.NEUTRAL, label.needs_review
+            )
+        )
     return labelled
 
 

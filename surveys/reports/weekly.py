@@ -9,6 +9,7 @@ retried with backoff; a post whose outcome is unknown is never repeated.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import os
 import re
@@ -93,11 +94,21 @@ class Schedule:
         return moment
 
 
+class PostStatus(enum.StrEnum):
+    """What one call to publish a week did."""
+
+    POSTED = "posted"
+    SKIPPED = "skipped"  # not ours to post now, or already done (the detail says which)
+    RETRY = "retry"  # Slack refused; tried again later
+    FAILED = "failed"  # gave up after the last attempt
+    UNCERTAIN = "uncertain"  # the outcome is unknown: never posted again by itself
+
+
 @dataclass(frozen=True)
 class PostOutcome:
     week: str
     channel: str
-    status: str  # posted, skipped (not ours / already done), retry, failed, uncertain
+    status: PostStatus
     detail: str = ""
 
 
@@ -180,7 +191,7 @@ class WeeklySummary:
             ),
         )
         status = current.status if current else "not posted yet"
-        return PostOutcome(week.label, self.channel, "skipped", status)
+        return PostOutcome(week.label, self.channel, PostStatus.SKIPPED, status)
 
     async def _post(self, claimed: SummaryPost, week: Period) -> PostOutcome:
         assert claimed.id is not None
@@ -219,7 +230,7 @@ class WeeklySummary:
                 exc_info=not isinstance(error, PostUncertain),
             )
             await self._failed(post_id, str(error), None, uncertain=True)
-            return PostOutcome(week.label, self.channel, "uncertain", str(error))
+            return PostOutcome(week.label, self.channel, PostStatus.UNCERTAIN, str(error))
         await transact(
             self.db,
             lambda session: summary_posts.record_summary_posted(
@@ -227,7 +238,7 @@ class WeeklySummary:
             ),
         )
         log.info("posted the churn summary of %s to %s", week.label, self.channel)
-        return PostOutcome(week.label, self.channel, "posted", ts)
+        return PostOutcome(week.label, self.channel, PostStatus.POSTED, ts)
 
     async def _retry_later(
         self, claimed: SummaryPost, week: Period, error: Exception
@@ -246,8 +257,8 @@ class WeeklySummary:
         if claimed.attempts < MAX_ATTEMPTS:
             retry_at = self.clock() + self.backoff[min(claimed.attempts, len(self.backoff)) - 1]
         await self._failed(claimed.id, f"{type(error).__name__}: {error}", retry_at)
-        status = "retry" if retry_at else "failed"
-        return PostOutcome(week.label, self.channel, status, str(error))
+        outcome = PostStatus.RETRY if retry_at else PostStatus.FAILED
+        return PostOutcome(week.label, self.channel, outcome, str(error))
 
     async def _failed(
         self, post_id: int, error: str, retry_at: datetime | None, *, uncertain: bool = False

@@ -37,6 +37,7 @@ from surveys.classification.service import (
     relabel,
 )
 from surveys.classification.training import train
+from surveys.labels import effective_label
 
 
 @pytest.fixture
@@ -182,7 +183,7 @@ def test_correction_overrides_the_automatic_label_and_keeps_who_and_when(
         classify_answer(session=session, answer=answer, classifier=classifier)
         relabel(session=session, answer_id=answer.id, category="felt_ignored", corrected_by="ann")  # type: ignore[arg-type]
         session.commit()
-        label = queries.effective_label(session=session, answer_id=answer.id)  # type: ignore[arg-type]
+        label = effective_label(session=session, answer_id=answer.id)  # type: ignore[arg-type]
         assert label is not None
         assert (label.category, label.corrected) == ("felt_ignored", True)
         correction = queries.latest_correction(session=session, answer_id=answer.id)  # type: ignore[arg-type]
@@ -217,7 +218,7 @@ def test_reclassify_keeps_corrections_and_teaches_similar_answers(
         row = session.get(AnswerClassification, similar.id)
         assert row is not None
         assert (row.category, row.method) == ("felt_ignored", "correction")
-        label = queries.effective_label(session=session, answer_id=corrected.id)  # type: ignore[arg-type]
+        label = effective_label(session=session, answer_id=corrected.id)  # type: ignore[arg-type]
         assert label is not None
         assert label.corrected
 
