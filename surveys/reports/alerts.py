@@ -13,6 +13,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from slack_sdk.models.blocks import SectionBlock
 from sqlmodel import Session, select
 
 from storage.models import (
@@ -54,7 +55,7 @@ class Alert:
     rendered: Rendered
 
 
-def relabel_block(answer_id: int, current: str | None) -> blocks.SectionBlock:
+def relabel_block(answer_id: int, current: str | None) -> SectionBlock:
     """The section with the category menu, showing the category that counts now."""
     return blocks.section(
         "Wrong category? Correct it:",
@@ -191,7 +192,7 @@ def _detractor_alert(
     if invitation.event_id is not None:
         event = session.get(Event, invitation.event_id)
         if event is not None and event.data.get("reference"):
-            context = f" after {blocks.escape(str(event.data['reference'])[:100])}"
+            context = f" after {blocks.escape(str(event.data['reference']), 100)}"
     expired = " (survey expired half-answered)" if invitation.status == "expired" else ""
     lines = [
         f":warning: *Detractor*: {who} gave CSAT {score}/5{context}{expired}",

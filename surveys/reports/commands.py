@@ -7,6 +7,7 @@ who is asking, acknowledge, and deliver the `Rendered` answer. Bad arguments rai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -79,7 +80,8 @@ class ManagerCommands:
         if name not in SUBCOMMANDS:
             raise UsageError(f"Unknown command {shown(name)}. {usage(self.command)}")
         try:
-            return getattr(self, f"_{name}")(session, arguments, user=user, now=now)
+            run: Callable[..., Rendered] = getattr(self, f"_{name}")
+            return run(session, arguments, user=user, now=now)
         except (PeriodError, ValueError) as error:
             if isinstance(error, UsageError):
                 raise
@@ -106,7 +108,7 @@ class ManagerCommands:
             f"Periods: {PERIOD_HELP} (default 30d).",
             f"Categories: {', '.join(CATEGORY_LABELS)}.",
         ]
-        return blocks.plain(escape("\n".join(lines)))
+        return blocks.plain(escape("\n".join(lines), blocks.SECTION_LIMIT))
 
     def period(self, arguments: list[str], now: datetime, *, at: int = 0) -> Period:
         if len(arguments) > at + 1:
@@ -124,13 +126,19 @@ class ManagerCommands:
         figures = compute_figures(session=session, period=period, now=now, quoted_reasons=0)
         return reasons_blocks(figures)
 
-    def _stats(self, session: Session, arguments: list[str], *, user: str, now: datetime):
+    def _stats(
+        self, session: Session, arguments: list[str], *, user: str, now: datetime
+    ) -> Rendered:
         return self.stats(session, self.period(arguments, now), now)
 
-    def _reasons(self, session: Session, arguments: list[str], *, user: str, now: datetime):
+    def _reasons(
+        self, session: Session, arguments: list[str], *, user: str, now: datetime
+    ) -> Rendered:
         return self.reasons(session, self.period(arguments, now), now)
 
-    def _quotes(self, session: Session, arguments: list[str], *, user: str, now: datetime):
+    def _quotes(
+        self, session: Session, arguments: list[str], *, user: str, now: datetime
+    ) -> Rendered:
         if not arguments:
             raise UsageError(usage(self.command, "quotes"))
         category = arguments[0].lower()
@@ -148,7 +156,9 @@ class ManagerCommands:
         figures = compute_figures(session=session, period=period, now=now, quotes=False)
         return quotes_blocks(category, figures, representative(quotes, count=MAX_QUOTES))
 
-    def _customer(self, session: Session, arguments: list[str], *, user: str, now: datetime):
+    def _customer(
+        self, session: Session, arguments: list[str], *, user: str, now: datetime
+    ) -> Rendered:
         if len(arguments) != 1:
             raise UsageError(usage(self.command, "customer"))
         customer = customer_queries.get_by_external_id(session=session, external_id=arguments[0])
@@ -156,7 +166,9 @@ class ManagerCommands:
             raise UsageError(f"no customer with id {shown(arguments[0])}")
         return customer_card(session, customer.id, customer.external_id)  # type: ignore[arg-type]
 
-    def _relabel(self, session: Session, arguments: list[str], *, user: str, now: datetime):
+    def _relabel(
+        self, session: Session, arguments: list[str], *, user: str, now: datetime
+    ) -> Rendered:
         if len(arguments) != 2 or not arguments[0].isdigit():
             raise UsageError(usage(self.command, "relabel"))
         answer_id, category = int(arguments[0]), arguments[1].lower()
@@ -172,7 +184,9 @@ class ManagerCommands:
             f"(by {escape(user)})."
         )
 
-    def _survey(self, session: Session, arguments: list[str], *, user: str, now: datetime):
+    def _survey(
+        self, session: Session, arguments: list[str], *, user: str, now: datetime
+    ) -> Rendered:
         if len(arguments) != 2:
             raise UsageError(usage(self.command, "survey"))
         external_id, key = arguments
@@ -281,7 +295,7 @@ def _answer_line(session: Session, answer: Answer, name: str | None) -> str:
     """`#12 reason: price → price/negative`; an answer with no value shows its label only."""
     label = classification_queries.effective_label(session=session, answer_id=answer.id)  # type: ignore[arg-type]
     if answer.text:
-        value: str | None = escape(clip(" ".join(scrub(answer.text, names=[name]).split()), 150))
+        value: str | None = escape(" ".join(scrub(answer.text, names=[name]).split()), 150)
     elif answer.numeric_value is not None:
         value = str(answer.numeric_value)
     elif answer.choice_key is not None:
