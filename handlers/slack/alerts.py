@@ -193,7 +193,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             )
         except ValueError as error:
             await respond(
-                text=blocks.escape(blocks.clip(str(error), 300)),
+                text=blocks.escape(str(error), 300),
                 response_type="ephemeral",
                 replace_original=False,
             )

@@ -17,7 +17,7 @@ from bot.context import Deps
 from handlers.slack.alerts import refresh_alert
 from handlers.slack.managers import managers_only
 from storage.session import run_unit
-from surveys.reports.blocks import clip, escape
+from surveys.reports.blocks import escape
 from surveys.reports.commands import ManagerCommands, UsageError
 
 ERROR_LIMIT = 1000  # a usage answer never repeats more than this of what was typed
@@ -50,7 +50,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 ),
             )
         except UsageError as error:
-            await respond(text=escape(clip(str(error), ERROR_LIMIT)), response_type="ephemeral")
+            await respond(text=escape(str(error), ERROR_LIMIT), response_type="ephemeral")
             return
         await respond(text=rendered.text, blocks=rendered.blocks, response_type="ephemeral")
         if (answer_id := commands.relabel_target(text)) is not None:

@@ -224,7 +224,7 @@ def _detractor_alert(
     if invitation.event_id is not None:
         event = session.get(Event, invitation.event_id)
         if event is not None and event.data.get("reference"):
-            context = f" after {blocks.escape(str(event.data['reference'])[:100])}"
+            context = f" after {blocks.escape(str(event.data['reference']), 100)}"
     expired = " (survey expired half-answered)" if invitation.status == "expired" else ""
     lines = [
         f":warning: *Detractor*: {who} gave {measure}{context}{expired}",

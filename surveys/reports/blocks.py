@@ -4,7 +4,14 @@ Every Slack message churnbot sends is built here, with slack_sdk's block models,
 is one place that knows Slack's limits and one `escape` for customer-supplied text.
 In mrkdwn (and in a message's top-level `text`), `<!channel>`, `<@U…>` and `<url|label>`
 are live control sequences: a customer's answer, name or id must never carry them, so any
-string that did not come from churnbot's own code goes through `escape` (or `quote`).
+string that did not come from churnbot's own code goes through `escape` (which also cuts
+it to a size) or `quote`/`echo` (built on it). The mrkdwn builders cut what they are given
+to Slack's limits without splitting an entity or a `<…>` sequence.
+
+Why the domain builds Slack blocks: a report's or an alert's layout is part of what it
+says, and `slack_sdk.models` is plain data (no I/O, no client, no bolt). The layer rule is
+that the domain knows no chat *platform* (telegram, slack_bolt: import-linter forbids
+them); sending stays in handlers/slack, and the plain-text forms serve Telegram and the CLI.
 """
 
 from __future__ import annotations
@@ -30,7 +37,11 @@ FIELD_LIMIT = 2000  # characters of one section field
 HEADER_LIMIT = 150
 OPTION_LIMIT = 75  # characters of a select option's label
 ECHO_LIMIT = 100  # characters of a manager's argument repeated in an answer
+VALUE_LIMIT = 200  # characters of one outside value (a name, an id, a plan, a reference)
+MESSAGE_LIMIT = 40_000  # characters of a message's top-level text (Slack cuts beyond)
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,20}")
+# What a cut may leave open at the end of mrkdwn: an entity or a `<…>` sequence.
+_OPEN_AT_END = re.compile(r"&#?\w*$|<[^<>]*$")
 
 
 @dataclass(frozen=True)
@@ -44,25 +55,35 @@ class Rendered:
     blocks: list[dict[str, Any]] = field(default_factory=list)
 
 
-def escape(text: str) -> str:
-    """Make any text inert in Slack mrkdwn: `&`, `<`, `>` as entities (Slack's own rule)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def escape(text: str, limit: int = VALUE_LIMIT) -> str:
+    """Outside text made inert in Slack mrkdwn and cut to `limit` characters (an ellipsis
+    marks a cut): `&`, `<`, `>` become entities (Slack's own rule). The cut comes first,
+    so it never splits an entity."""
+    return clip(text, limit).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def clip(text: str, limit: int) -> str:
-    """At most `limit` characters, with an ellipsis when cut."""
+    """At most `limit` characters, with an ellipsis when cut (plain text, not mrkdwn)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def clip_mrkdwn(text: str, limit: int) -> str:
+    """Built mrkdwn cut to `limit` characters without leaving an entity or a `<…>`
+    sequence open at the cut."""
+    if len(text) <= limit:
+        return text
+    return _OPEN_AT_END.sub("", text[: limit - 1]) + "…"
 
 
 def echo(text: str, limit: int = ECHO_LIMIT) -> str:
     """A manager's argument as repeated in an answer: on one line, cut, escaped, quoted."""
-    return f"'{escape(clip(' '.join(text.split()), limit))}'"
+    return f"'{escape(' '.join(text.split()), limit)}'"
 
 
 def quote(text: str, limit: int = 280) -> str:
     """A customer's words as a mrkdwn quote line: one line, cut, escaped, in italics."""
     flat = " ".join(text.split())
-    return f"> _{escape(clip(flat, limit))}_" if flat else ""
+    return f"> _{escape(flat, limit)}_" if flat else ""
 
 
 def mention(user_id: str) -> str:
@@ -73,7 +94,7 @@ def mention(user_id: str) -> str:
 def section(text: str, *, block_id: str | None = None, accessory: Any = None) -> SectionBlock:
     """A mrkdwn section; `text` must already be escaped where it carries outside text."""
     return SectionBlock(
-        text=MarkdownTextObject(text=clip(text, SECTION_LIMIT)),
+        text=MarkdownTextObject(text=clip_mrkdwn(text, SECTION_LIMIT)),
         block_id=block_id,
         accessory=accessory,
     )
@@ -83,14 +104,15 @@ def fields(*pairs: tuple[str, str]) -> SectionBlock:
     """A section of `*name*\\nvalue` fields (Slack shows them in two columns)."""
     return SectionBlock(
         fields=[
-            MarkdownTextObject(text=clip(f"*{name}*\n{value}", FIELD_LIMIT))
+            MarkdownTextObject(text=clip_mrkdwn(f"*{name}*\n{value}", FIELD_LIMIT))
             for name, value in pairs[:10]
         ]
     )
 
 
 def context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=clip(text, SECTION_LIMIT))])
+    """A context line of mrkdwn; `text` must already be escaped where it carries outside text."""
+    return ContextBlock(elements=[MarkdownTextObject(text=clip_mrkdwn(text, SECTION_LIMIT))])
 
 
 def header(text: str) -> HeaderBlock:
@@ -121,7 +143,7 @@ def select(
 
 def message(text: str, *blocks: Block) -> Rendered:
     """The Rendered message of these blocks, with `text` (already escaped) as fallback."""
-    return Rendered(text, [block.to_dict() for block in blocks])
+    return Rendered(clip_mrkdwn(text, MESSAGE_LIMIT), [block.to_dict() for block in blocks])
 
 
 def plain(text: str) -> Rendered:

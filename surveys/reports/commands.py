@@ -7,6 +7,7 @@ who is asking, acknowledge, and deliver the `Rendered` answer. Bad arguments rai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -82,8 +83,8 @@ class ManagerCommands:
         if name not in SUBCOMMANDS:
             raise UsageError(f"Unknown command {shown(name)}. {usage(self.command)}")
         try:
-            answer: Rendered = getattr(self, f"_{name}")(session, arguments, user=user, now=now)
-            return answer
+            run: Callable[..., Rendered] = getattr(self, f"_{name}")
+            return run(session, arguments, user=user, now=now)
         except (PeriodError, ValueError) as error:
             if isinstance(error, UsageError):
                 raise
@@ -110,7 +111,7 @@ class ManagerCommands:
             f"Periods: {PERIOD_HELP} (default 30d).",
             f"Categories: {', '.join(CATEGORIES)}.",
         ]
-        return blocks.plain(escape("\n".join(lines)))
+        return blocks.plain(escape("\n".join(lines), blocks.SECTION_LIMIT))
 
     def period(self, arguments: list[str], now: datetime, *, at: int = 0) -> Period:
         if len(arguments) > at + 1:
@@ -303,7 +304,7 @@ def _answer_line(session: Session, answer: Answer, name: str | None) -> str:
     """`#12 reason: price → price/negative`; an answer with no value shows its label only."""
     label = effective_label(session=session, answer_id=answer.id)  # type: ignore[arg-type]
     if answer.text:
-        value: str | None = escape(clip(" ".join(scrub(answer.text, names=[name]).split()), 150))
+        value: str | None = escape(" ".join(scrub(answer.text, names=[name]).split()), 150)
     elif answer.numeric_value is not None:
         value = str(answer.numeric_value)
     elif answer.choice_key is not None:

@@ -182,8 +182,14 @@ def summary_blocks(figures: Figures, *, title: str | None = None) -> Rendered:
             f"{row.external_id} ({row.question.upper()} {row.score})"
             for row in figures.health.at_risk[:5]
         )
-        parts.append(blocks.context(f"At risk, most recent first: {blocks.escape(names)}"))
-    return blocks.message(blocks.escape(summary_text(figures, title)), *parts)
+        parts.append(
+            blocks.context(
+                f"At risk, most recent first: {blocks.escape(names, blocks.SECTION_LIMIT)}"
+            )
+        )
+    return blocks.message(
+        blocks.escape(summary_text(figures, title), blocks.MESSAGE_LIMIT), *parts
+    )
 
 
 def stats_blocks(figures: Figures, *, formulas: bool = True) -> Rendered:
@@ -193,7 +199,7 @@ def stats_blocks(figures: Figures, *, formulas: bool = True) -> Rendered:
     if formulas:
         parts.append(blocks.context("\n".join(figures.customers.formulas())))
     parts.append(blocks.section(f"*Survey health*\n{health_line(figures)}"))
-    return blocks.message(blocks.escape(stats_text(figures)), *parts)
+    return blocks.message(blocks.escape(stats_text(figures), blocks.MESSAGE_LIMIT), *parts)
 
 
 def reasons_blocks(figures: Figures) -> Rendered:
@@ -201,7 +207,7 @@ def reasons_blocks(figures: Figures) -> Rendered:
     lines = [reason_line(reason) for reason in figures.reasons]
     body = "\n".join(lines) or "No exit survey answers in this period."
     return blocks.message(
-        blocks.escape(reasons_text(figures)),
+        blocks.escape(reasons_text(figures), blocks.MESSAGE_LIMIT),
         blocks.header(title),
         blocks.section(body),
         blocks.context(
@@ -218,7 +224,9 @@ def quotes_blocks(category: str, figures: Figures, quotes: list[Quote]) -> Rende
         )
     body = "\n".join(quote_line(quote) + f"  (answer {quote.answer_id})" for quote in quotes)
     text = "\n".join([title] + [quote_line(q, markdown=False) for q in quotes])
-    return blocks.message(blocks.escape(text), blocks.header(title), blocks.section(body))
+    return blocks.message(
+        blocks.escape(text, blocks.MESSAGE_LIMIT), blocks.header(title), blocks.section(body)
+    )
 
 
 def stats_text(figures: Figures) -> str:
