@@ -349,7 +349,8 @@ def import_corpus(
 
 def split(examples: Sequence[Example]) -> tuple[list[Example], list[Example]]:
     """(training part, held-out part) of the corpus, by `is_held_out`."""
-    train, held_out = [], []
+    train: list[Example] = []
+    held_out: list[Example] = []
     for example in examples:
         (held_out if is_held_out(example.text) else train).append(example)
     return train, held_out

@@ -106,7 +106,8 @@ class Featurizer:
         return list(map(self.index.get, found, repeat(-1))), list(found.values())
 
     def _weights(self, positions: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        return (np.log(counts.astype(np.float64)) + 1) * self.idf[positions]
+        weights: np.ndarray = (np.log(counts.astype(np.float64)) + 1) * self.idf[positions]
+        return weights
 
     def transform_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(feature indices, weights) of one text."""
@@ -156,16 +157,19 @@ class LinearHead:
     temperature: float = 1.0
 
     def logits_one(self, positions: np.ndarray, values: np.ndarray) -> np.ndarray:
-        return values @ self.coef[positions] + self.intercept
+        logits: np.ndarray = values @ self.coef[positions] + self.intercept
+        return logits
 
     def logits(self, matrix: Any) -> np.ndarray:
-        return np.asarray(matrix @ self.coef) + self.intercept
+        logits: np.ndarray = np.asarray(matrix @ self.coef) + self.intercept
+        return logits
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         scaled = logits / self.temperature
         scaled = scaled - scaled.max(axis=-1, keepdims=True)
         exp = np.exp(scaled)
-        return exp / exp.sum(axis=-1, keepdims=True)
+        probabilities: np.ndarray = exp / exp.sum(axis=-1, keepdims=True)
+        return probabilities
 
 
 @dataclass(frozen=True, slots=True)

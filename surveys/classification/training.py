@@ -91,8 +91,10 @@ def _fit_head(
     return LinearHead(labels, coef, intercept)
 
 
-def fit(examples: Sequence[Example], *, temperatures: dict[str, float] | None = None) -> Any:
-    """Fit featurizer and heads (no calibration); returns a LearnedModel."""
+def fit(
+    examples: Sequence[Example], *, temperatures: dict[str, float] | None = None
+) -> LearnedModel:
+    """Fit featurizer and heads (no calibration)."""
     texts = [example.text for example in examples]
     featurizer = Featurizer.fit(texts)
     matrix = featurizer.transform(texts)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,33 +15,8 @@ from bot.cli import app
 from bot.context import Deps
 from bot.wiring import build_deps
 from storage import db as database
-from tests.conftest import FakeClock, make_settings
-
-SECRET = "cli-test-secret"
-BOT_USERNAME = "churnbot_cli_bot"
-# Settings the CLI would otherwise pick up from the developer's environment.
-FOREIGN_SETTINGS = (
-    "TELEGRAM_BOT_TOKEN",
-    "TELEGRAM_API_BASE_URL",
-    "TIMEZONE",
-    "SURVEY_DEFINITIONS_DIR",
-    "LINK_TOKEN_DAYS",
-    "QUIET_HOURS",
-    "EVENTS_API_TOKEN",
-    "SLACK_BOT_TOKEN",
-    "SLACK_SIGNING_SECRET",
-    "SLACK_APP_TOKEN",
-    "SLACK_SUMMARY_CHANNEL",
-    "TELEGRAM_WEBHOOK_URL",
-    "LOG_LEVEL",
-    "LOG_CUSTOMER_TEXT",
-    "SUMMARY_SCHEDULE",
-    "SANDBOX_PORT",
-    "HTTP_HOST",
-    "HTTP_PORT",
-)
-
-Invoke = Callable[..., Result]
+from tests.auxil.cli import BOT_USERNAME, FOREIGN_SETTINGS, SECRET, Invoke
+from tests.auxil.environment import FakeClock, make_settings
 
 
 @pytest.fixture(autouse=True)

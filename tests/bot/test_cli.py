@@ -26,8 +26,8 @@ from storage.queries import customers as customer_queries
 from storage.session import run_unit
 from surveys import events
 from surveys.signing import read_link_token
-from tests.bot.conftest import BOT_USERNAME, SECRET, Invoke
-from tests.surveys.helpers import button_data, open_survey, say, tap
+from tests.auxil.cli import BOT_USERNAME, SECRET, Invoke
+from tests.auxil.factories import button_data, open_survey, say, tap
 
 MIXED_TEXT = 'Zu teuer, "wirklich" – 价格太贵 😞 گران است\nzweite Zeile'
 

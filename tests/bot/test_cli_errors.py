@@ -11,7 +11,7 @@ from sqlmodel import func, select
 
 from storage.models import Customer, Event
 from storage.session import run_unit
-from tests.bot.conftest import Invoke
+from tests.auxil.cli import Invoke
 
 BROKEN_YAML = "key: [exit\n  questions: {\n"
 

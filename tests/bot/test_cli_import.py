@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from storage.models import Customer
 from storage.session import run_unit
-from tests.bot.conftest import Invoke
+from tests.auxil.cli import Invoke
 
 ROWS = "customer_id,name,language\nacme-1,Zoë Müller,de\nacme-2,José Peña,es\n"
 

@@ -11,8 +11,8 @@ from bot.context import Deps
 from bot.wiring import build_deps
 from storage.models import AppState
 from storage.session import run_unit
-from tests.bot.conftest import SECRET, Invoke
-from tests.conftest import FakeClock, make_settings
+from tests.auxil.cli import SECRET, Invoke
+from tests.auxil.environment import FakeClock, make_settings
 
 
 def _start(deps: Deps, token: str) -> str:

@@ -15,9 +15,9 @@ from telegram import Update
 from bot.app import _make_error_handler
 from bot.logs import SecretFilter, configure_logging, mask_secrets
 from bot.settings import Settings
+from tests.auxil.environment import make_settings
 from tests.auxil.sandbox_process import churnbot_command, clean_env
 from tests.auxil.telegram_api import TelegramServer
-from tests.conftest import make_settings
 
 BOT_TOKEN = "111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 EVENTS_TOKEN = "events-secret-9f8e7d6c5b4a"

@@ -13,8 +13,8 @@ from sqlalchemy import create_engine, inspect
 
 from bot.sandbox import SANDBOX_DATABASE_URL, SandboxServer, sandbox_settings, serve_sandbox
 from bot.sandbox.slack_api import signed_headers
-from tests.bot.conftest import Invoke
-from tests.conftest import make_settings
+from tests.auxil.cli import Invoke
+from tests.auxil.environment import make_settings
 
 REAL_EVENTS_TOKEN = "real-events-token-0123456789"
 REAL_SIGNING_SECRET = "real-signing-secret-0123456789"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from storage import db as database
+from tests.auxil.cli import Invoke
 from tests.auxil.telegram_api import TelegramServer
-from tests.bot.conftest import Invoke
 
 
 @pytest.fixture

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from bot.app import serve
-from bot.context import Deps
-from bot.wiring import build_deps
+from tests.auxil.running_bot import RunningBot, run_bot
 from tests.auxil.slack_api import SlackServer
-from tests.auxil.telegram_api import FakeTelegram, TelegramServer
-from tests.conftest import make_settings
+from tests.auxil.telegram_api import TelegramServer
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -39,41 +33,6 @@ def slack_server() -> Iterator[SlackServer]:
     """A fresh Slack stand-in per test."""
     with SlackServer() as server:
         yield server
-
-
-@dataclass(frozen=True)
-class RunningBot:
-    deps: Deps
-    fake: FakeTelegram
-    http_url: str
-
-
-@asynccontextmanager
-async def run_bot(
-    telegram_server: TelegramServer, database_url: str, **overrides: object
-) -> AsyncIterator[RunningBot]:
-    """The real application (PTB, delivery job, HTTP server) against the stand-in."""
-    settings = make_settings(
-        database_url,
-        telegram_api_base_url=telegram_server.base_url,
-        telegram_api_file_url=telegram_server.base_file_url,
-        **overrides,
-    )
-    deps = await asyncio.to_thread(build_deps, settings)
-    stop = asyncio.Event()
-    ports: list[int] = []
-    task = asyncio.create_task(serve(deps, stop, handle_signals=False, on_ready=ports.append))
-    fake = telegram_server.fake
-    await fake.async_wait_for(lambda _: bool(ports) or task.done(), timeout=20)
-    if task.done():
-        task.result()
-    try:
-        yield RunningBot(deps, fake, f"http://127.0.0.1:{ports[0]}")
-    finally:
-        stop.set()
-        fake.release_polls()
-        await asyncio.wait_for(task, timeout=15)
-        deps.db.dispose()
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 
 from handlers.telegram.intake import INTAKE_BOUND
+from tests.auxil.running_bot import run_bot
 from tests.auxil.telegram_api import TelegramServer
-from tests.e2e.conftest import run_bot
 
 pytestmark = pytest.mark.e2e
 

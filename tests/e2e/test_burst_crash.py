@@ -13,9 +13,9 @@ from sqlmodel import Session, select
 
 from storage.db import make_engine, upgrade
 from storage.models import InvitationStatus, SurveyInvitation
+from tests.auxil.environment import make_settings
 from tests.auxil.factories import seed_due_invitations
 from tests.auxil.telegram_api import FakeTelegram, TelegramServer
-from tests.conftest import make_settings
 from tests.e2e.test_restart import BotProcess
 
 pytestmark = pytest.mark.e2e

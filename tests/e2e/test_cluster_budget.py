@@ -18,9 +18,9 @@ from bot.wiring import build_deps
 from storage.db import make_engine, upgrade
 from storage.models import Customer, InvitationStatus, SurveyInvitation
 from surveys.delivery import Delivery, DeliveryReport
+from tests.auxil.environment import make_settings
 from tests.auxil.factories import seed_due_invitations
 from tests.auxil.telegram_api import FakeTelegram, TelegramServer
-from tests.conftest import make_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

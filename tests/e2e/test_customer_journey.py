@@ -12,13 +12,13 @@ from tests.auxil.factories import (
     all_answers,
     answers_of,
     arecord,
-    button_data,
     classifications,
     invitation,
     link_token,
+    message_button_data,
 )
+from tests.auxil.running_bot import RunningBot
 from tests.auxil.telegram_api import FakeTelegram
-from tests.e2e.conftest import RunningBot
 
 pytestmark = pytest.mark.e2e
 
@@ -59,10 +59,12 @@ async def test_exit_survey_is_answered_with_a_button_and_free_text_and_stored(
     labels = [b["text"] for row in question["reply_markup"]["inline_keyboard"] for b in row]
     assert len(labels) == 11
 
-    fake.push_callback(chat, question["message_id"], button_data(question, "too expensive"))
+    fake.push_callback(
+        chat, question["message_id"], message_button_data(question, "too expensive")
+    )
     details = await _edited(fake, chat, question["message_id"], "Anything else")
     assert "✓ It's too expensive" in details["text"]
-    assert button_data(details, "Skip")
+    assert message_button_data(details, "Skip")
     assert len(fake.sent_messages(chat)) == 2, "the survey stays in one message"
 
     fake.push_message(chat, "Our budget was cut 💸 — маленький бюджет")
@@ -78,7 +80,7 @@ async def test_exit_survey_is_answered_with_a_button_and_free_text_and_stored(
         ("reason", "price", None),
         ("details", None, "Our budget was cut 💸 — маленький бюджет"),
     ]
-    assert (await asyncio.to_thread(invitation, deps, invitation_id)).status == (
+    assert (await asyncio.to_thread(invitation, deps.db, invitation_id)).status == (
         InvitationStatus.COMPLETED
     )
     labels = await asyncio.to_thread(classifications, deps, [a.id for a in stored])
@@ -99,7 +101,7 @@ async def test_low_csat_branches_to_what_could_we_do_better_in_persian(
     invitation_id = await arecord(deps, INTERACTION_COMPLETED, "cust-fa", "T-1001")
     question = (await fake.async_wait_for_messages(chat, 2))[-1]
     assert question["text"].startswith("\u200f")
-    fake.push_callback(chat, question["message_id"], button_data(question, "2"))
+    fake.push_callback(chat, question["message_id"], message_button_data(question, "2"))
     follow_up = await _edited(fake, chat, question["message_id"], "✓ 2")
     assert follow_up["text"].startswith("\u200f")
     improve = follow_up["text"].split("\n\n", 1)[1]
@@ -131,9 +133,9 @@ async def test_high_csat_offers_an_optional_comment_that_can_be_skipped(
     await _link(running_bot, chat, "cust-happy")
     invitation_id = await arecord(deps, INTERACTION_COMPLETED, "cust-happy", "T-2")
     question = (await fake.async_wait_for_messages(chat, 2))[-1]
-    fake.push_callback(chat, question["message_id"], button_data(question, "5"))
+    fake.push_callback(chat, question["message_id"], message_button_data(question, "5"))
     comment = await _edited(fake, chat, question["message_id"], "Glad to hear it")
-    fake.push_callback(chat, comment["message_id"], button_data(comment, "Skip"))
+    fake.push_callback(chat, comment["message_id"], message_button_data(comment, "Skip"))
     closing = await _edited(fake, chat, question["message_id"], "Thank you for your feedback")
     assert "✓ Skipped" in closing["text"]
     assert not closing.get("reply_markup", {}).get("inline_keyboard")
@@ -151,7 +153,7 @@ async def test_forged_button_data_is_refused_and_changes_nothing(running_bot: Ru
     await _link(running_bot, chat, "cust-forge")
     invitation_id = await arecord(deps, SUBSCRIPTION_CANCELLED, "cust-forge", "SUB-1")
     question = (await fake.async_wait_for_messages(chat, 2))[-1]
-    genuine = button_data(question, "too expensive")
+    genuine = message_button_data(question, "too expensive")
     action, target, step, _value, signature = genuine.split(":")
     forged = f"{action}:{target}:{step}:6:{signature}"
     for data in (forged, "a:1:0:0:AAAAAAAAAAA", "garbage", "x" * 64):
@@ -159,7 +161,7 @@ async def test_forged_button_data_is_refused_and_changes_nothing(running_bot: Ru
     await fake.async_wait_for(lambda f: len(f.callback_answers()) >= 4)
     assert all("no longer valid" in a.get("text", "") for a in fake.callback_answers())
     assert await asyncio.to_thread(answers_of, deps, invitation_id) == []
-    assert (await asyncio.to_thread(invitation, deps, invitation_id)).current_step == "reason"
+    assert (await asyncio.to_thread(invitation, deps.db, invitation_id)).current_step == "reason"
 
 
 async def test_button_of_someone_elses_survey_changes_nothing(running_bot: RunningBot) -> None:
@@ -168,7 +170,7 @@ async def test_button_of_someone_elses_survey_changes_nothing(running_bot: Runni
     await _link(running_bot, 1006, "cust-other")
     invitation_id = await arecord(deps, SUBSCRIPTION_CANCELLED, "cust-owner", "SUB-2")
     question = (await fake.async_wait_for_messages(1005, 2))[-1]
-    stolen = button_data(question, "too expensive")
+    stolen = message_button_data(question, "too expensive")
     own_message = fake.sent_messages(1006)[-1]
     fake.push_callback(1006, own_message["message_id"], stolen)
     await fake.async_wait_for(lambda f: len(f.callback_answers()) >= 1)
@@ -186,9 +188,9 @@ async def test_stop_opts_out_and_no_survey_is_sent_then_start_opts_back_in(
     assert "won't receive any more surveys" in confirmation["text"]
     invitation_id = await arecord(deps, INTERACTION_COMPLETED, "cust-stop", "T-3")
     await fake.async_wait_for(
-        lambda f: invitation(deps, invitation_id).status == InvitationStatus.SKIPPED
+        lambda f: invitation(deps.db, invitation_id).status == InvitationStatus.SKIPPED
     )
-    skipped = await asyncio.to_thread(invitation, deps, invitation_id)
+    skipped = await asyncio.to_thread(invitation, deps.db, invitation_id)
     assert skipped.status_reason == "customer opted out"
     assert len(fake.sent_messages(chat)) == 2
     fake.push_message(chat, "/start")
@@ -207,7 +209,7 @@ async def test_message_without_open_survey_is_stored_as_feedback_and_acknowledge
     reply = (await fake.async_wait_for_messages(chat, 2))[-1]
     assert "passed on to the team" in reply["text"]
     feedback = [
-        a for a in await asyncio.to_thread(all_answers, deps) if a.question_key == "feedback"
+        a for a in await asyncio.to_thread(all_answers, deps.db) if a.question_key == "feedback"
     ]
     assert [a.text for a in feedback] == [text]
     assert feedback[0].invitation_id is None
@@ -229,14 +231,14 @@ async def test_forget_deletes_everything_after_confirmation(running_bot: Running
     await fake.async_wait_for_messages(chat, 2)
     fake.push_message(chat, "/forget")
     confirm = (await fake.async_wait_for_messages(chat, 3))[-1]
-    fake.push_callback(chat, confirm["message_id"], button_data(confirm, "Yes"))
+    fake.push_callback(chat, confirm["message_id"], message_button_data(confirm, "Yes"))
     done = (await fake.async_wait_for_messages(chat, 4))[-1]
     assert "deleted" in done["text"]
     # The confirmation now says what was chosen, and offers no buttons any more.
     confirmed = await _edited(fake, chat, confirm["message_id"], "✓ Yes, delete everything")
     assert confirmed["text"].startswith(confirm["text"])
     assert not confirmed.get("reply_markup")
-    assert await asyncio.to_thread(all_answers, deps) == []
+    assert await asyncio.to_thread(all_answers, deps.db) == []
     fake.push_message(chat, "hello?")
     again = (await fake.async_wait_for_messages(chat, 5))[-1]
     assert "not linked" in again["text"]

@@ -18,8 +18,8 @@ from storage.queries import customers as customer_queries
 from storage.session import run_unit
 from surveys import events
 from surveys.delivery import Delivery
+from tests.auxil.environment import FakeClock, make_settings
 from tests.auxil.telegram_api import FakeTelegram, TelegramServer
-from tests.conftest import FakeClock, make_settings
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from storage.models import Customer, Event
 from storage.session import run_unit
-from tests.e2e.conftest import RunningBot
+from tests.auxil.running_bot import RunningBot
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ from sqlmodel import func, select
 from storage.models import Event, SurveyInvitation
 from storage.session import run_unit
 from tests.auxil.factories import link_token
+from tests.auxil.running_bot import RunningBot, run_bot
 from tests.auxil.telegram_api import TelegramServer
-from tests.e2e.conftest import RunningBot, run_bot
 
 pytestmark = pytest.mark.e2e
 

@@ -14,9 +14,9 @@ import pytest
 from bot.settings import Settings
 from bot.wiring import build_deps
 from surveys.events import SUBSCRIPTION_CANCELLED
-from tests.auxil.factories import answers_of, button_data, invitation, link_token, record
+from tests.auxil.environment import make_settings
+from tests.auxil.factories import answers_of, invitation, link_token, message_button_data, record
 from tests.auxil.telegram_api import TelegramServer
-from tests.conftest import make_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -87,7 +87,7 @@ def test_survey_resumes_after_kill_9_and_answers_sent_while_down_are_processed(
     (invitation_id,) = record(deps, SUBSCRIPTION_CANCELLED, "cust-crash", "SUB-77")
     question = fake.wait_for_messages(chat, 2, timeout=15)[-1]
 
-    fake.push_callback(chat, question["message_id"], button_data(question, "support"))
+    fake.push_callback(chat, question["message_id"], message_button_data(question, "support"))
     fake.wait_for(lambda f: "Anything else" in f.sent_messages(chat)[-1]["text"], timeout=15)
     bot_process.kill()
 
@@ -101,7 +101,7 @@ def test_survey_resumes_after_kill_9_and_answers_sent_while_down_are_processed(
         ("reason", "poor_support", None),
         ("details", None, "Nobody answered my ticket for two weeks"),
     ]
-    assert invitation(deps, invitation_id).status == "completed"
+    assert invitation(deps.db, invitation_id).status == "completed"
     surveys_sent = [m for m in fake.sent_messages(chat) if "main reason" in m["text"]]
     assert len(surveys_sent) == 1
     deps.db.dispose()

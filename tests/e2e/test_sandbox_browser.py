@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.auxil.environment import running_in_ci
 from tests.auxil.sandbox_process import clean_env, running
-from tests.conftest import running_in_ci
 
 pytestmark = pytest.mark.e2e
 

@@ -12,10 +12,10 @@ from bot.slack_wiring import alert_for_invitation
 from storage.queries import delivering
 from storage.session import run_statements
 from surveys.events import INTERACTION_COMPLETED, SUBSCRIPTION_CANCELLED
-from tests.auxil.factories import arecord, button_data, link_token
+from tests.auxil.factories import arecord, link_token, message_button_data
+from tests.auxil.running_bot import RunningBot, run_bot
 from tests.auxil.slack_api import TOKEN, SlackServer
 from tests.auxil.telegram_api import FakeTelegram, TelegramServer
-from tests.e2e.conftest import RunningBot, run_bot
 from tests.handlers.slack.helpers import ALERTS_CHANNEL, MANAGER, SECRET, slack_parts
 
 pytestmark = pytest.mark.e2e
@@ -47,7 +47,7 @@ async def _link(bot: RunningBot, chat_id: int, customer_id: str) -> None:
 async def _tap(fake: FakeTelegram, chat: int, message_id: int, label: str, taps: int) -> None:
     """Tap the button labelled `label` on our message, as it stands now."""
     current = next(m for m in fake.sent_messages(chat) if m["message_id"] == message_id)
-    fake.push_callback(chat, message_id, button_data(current, label))
+    fake.push_callback(chat, message_id, message_button_data(current, label))
     await fake.async_wait_for(lambda f: len(f.callback_answers()) >= taps)
 
 

@@ -14,8 +14,8 @@ from bot.context import Deps
 from bot.slack_wiring import SlackParts, alert_for_invitation
 from storage.models import Answer, LabelCorrection, SurveyInvitation
 from surveys.reports.alerts import RELABEL_ACTION
+from tests.auxil.environment import FakeClock
 from tests.auxil.slack_api import SlackServer
-from tests.conftest import FakeClock
 from tests.handlers.slack.helpers import (
     ALERTS_CHANNEL,
     MANAGER,

@@ -18,8 +18,8 @@ from surveys.reports.alerts import RELABEL_ACTION
 from surveys.reports.figures import compute_figures
 from surveys.reports.periods import parse_period
 from surveys.reports.render import summary_blocks
+from tests.auxil.environment import FakeClock
 from tests.auxil.slack_api import SlackServer
-from tests.conftest import FakeClock
 from tests.handlers.slack.helpers import (
     ALERTS_CHANNEL,
     MANAGER,

@@ -10,8 +10,8 @@ from urllib.parse import parse_qsl
 import pytest
 
 from bot.slack_wiring import SlackParts
+from tests.auxil.environment import FakeClock
 from tests.auxil.slack_api import APP_TOKEN, SlackServer
-from tests.conftest import FakeClock
 from tests.handlers.slack.helpers import MANAGER, STRANGER, command_body, slack_deps, slack_parts
 from tests.surveys.reports.dataset import build
 

@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 from bot.context import Deps
 from bot.slack_wiring import RETRY_JOB_ID, WEEKLY_JOB_ID, build_slack
 from storage.models import SummaryPost, SummaryPostStatus
+from tests.auxil.environment import FakeClock
 from tests.auxil.slack_api import SlackServer
-from tests.conftest import FakeClock
 from tests.handlers.slack.helpers import SUMMARY_CHANNEL, slack_deps, slack_parts
 from tests.surveys.reports.dataset import WEEK, build
 
@@ -237,7 +237,7 @@ async def test_start_makes_up_a_missed_run_and_schedules_the_weekly_job(
 
 def test_no_bot_token_means_no_slack(database_url: str) -> None:
     from bot.wiring import build_deps
-    from tests.conftest import make_settings
+    from tests.auxil.environment import make_settings
 
     deps = build_deps(make_settings(database_url))
     try:

@@ -17,9 +17,9 @@ from storage.models import Answer
 from storage.queries import customers as customer_queries
 from storage.session import run_unit
 from surveys.events import INTERACTION_COMPLETED
-from tests.auxil.factories import answers_of, arecord, button_data
+from tests.auxil.factories import answers_of, arecord, message_button_data
+from tests.auxil.running_bot import RunningBot, run_bot
 from tests.auxil.telegram_api import TelegramServer
-from tests.e2e.conftest import RunningBot, run_bot
 
 pytestmark = pytest.mark.e2e
 
@@ -84,7 +84,9 @@ async def test_a_redelivered_button_update_whose_query_is_too_old_draws_no_apolo
         await asyncio.to_thread(_link, bot, "cust-redeliver", chat)
         invitation_id = await arecord(bot.deps, INTERACTION_COMPLETED, "cust-redeliver", "T-1")
         question = (await fake.async_wait_for_messages(chat, 1))[-1]
-        update = fake.push_callback(chat, question["message_id"], button_data(question, "5"))
+        update = fake.push_callback(
+            chat, question["message_id"], message_button_data(question, "5")
+        )
 
         first = await _post(bot, update)
         await fake.async_wait_for(lambda f: len(f.callback_answers()) == 1)

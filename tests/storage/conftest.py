@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -13,9 +12,8 @@ from storage.queries import customers as customer_queries
 from storage.queries import events as event_queries
 from storage.queries import invitations as invitation_queries
 from storage.session import run_unit
-from tests.conftest import FakeClock
-
-MakeCustomer = Callable[..., Customer]
+from tests.auxil.environment import FakeClock
+from tests.auxil.factories import MakeCustomer
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from storage import db as database
-from tests.conftest import _postgres_schema
+from tests.auxil.environment import postgres_schema
 
 ROUNDS = 2
 # One instance's start-up: load everything, wait for the common start signal, migrate.
@@ -59,7 +59,7 @@ def test_two_instances_upgrading_a_fresh_postgres_schema_at_once_both_succeed(
     for round_number in range(ROUNDS):  # the race is timing-dependent: several chances
         workdir = tmp_path / str(round_number)
         workdir.mkdir()
-        with _postgres_schema(postgres_admin_url) as url:
+        with postgres_schema(postgres_admin_url) as url:
             failures = _upgrade_together(url, workdir, instances=2)
 
             assert failures == []

@@ -23,8 +23,8 @@ from storage.queries import customers as customer_queries
 from storage.queries import events as event_queries
 from storage.queries import invitations as invitation_queries
 from storage.session import run_unit
-from tests.conftest import FakeClock
-from tests.storage.conftest import MakeCustomer
+from tests.auxil.environment import FakeClock
+from tests.auxil.factories import MakeCustomer
 
 
 def _count(db: Engine, table: type, *where: object) -> int:

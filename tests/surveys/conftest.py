@@ -6,7 +6,7 @@ import pytest
 
 from bot.context import Deps
 from surveys import events
-from tests.surveys.helpers import OpenSurvey, open_survey
+from tests.auxil.factories import OpenSurvey, open_survey
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from storage.queries import customers as customer_queries
 from storage.session import run_unit
 from surveys.replies import Reply
 from surveys.signing import ButtonData, sign_button
-from tests.conftest import FakeClock
-from tests.surveys.helpers import OpenSurvey, button_data, customer_row, say, tap
+from tests.auxil.environment import FakeClock
+from tests.auxil.factories import OpenSurvey, button_data, customer_row, say, tap
 
 CHAT = 1001
 OTHER_CHAT = 2002

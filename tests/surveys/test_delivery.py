@@ -26,8 +26,8 @@ from surveys.delivery import (
     TemporaryFailure,
 )
 from surveys.replies import Prompt
-from tests.conftest import FakeClock
-from tests.surveys.helpers import customer_row, invitation, queue_survey, say, tap
+from tests.auxil.environment import FakeClock
+from tests.auxil.factories import customer_row, invitation, queue_survey, say, tap
 
 CHAT = 1001
 

@@ -8,14 +8,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.context import Deps
-from storage.models import Customer, InvitationStatus, SurveyInvitation
+from storage.models import Customer, InvitationStatus
 from storage.queries import customers as customer_queries
 from storage.session import run_unit
 from surveys import events
 from surveys.delivery import Delivery, DeliveryPolicy
 from surveys.quiet_hours import QuietHours
 from surveys.replies import Prompt
-from tests.conftest import FakeClock
+from tests.auxil.environment import FakeClock
+from tests.auxil.factories import invitation
 
 
 class RecordingSender:
@@ -61,12 +62,6 @@ def _event(deps: Deps, event_type: str, customer: str, ref: str, at: datetime) -
     return invitation_id
 
 
-def _invitation(deps: Deps, invitation_id: int) -> SurveyInvitation:
-    found = run_unit(deps.db, lambda session: session.get(SurveyInvitation, invitation_id))
-    assert found is not None
-    return found
-
-
 async def test_csat_waits_for_its_delay_then_goes_out_once(deps: Deps, clock: FakeClock) -> None:
     sender = RecordingSender()
     _linked_customer(deps, "c1", 501)
@@ -81,7 +76,7 @@ async def test_csat_waits_for_its_delay_then_goes_out_once(deps: Deps, clock: Fa
     await delivery.run_once()
     await delivery.run_once()
     assert [chat for chat, _ in sender.sent] == [501]
-    assert _invitation(deps, invitation_id).status == InvitationStatus.SENT
+    assert invitation(deps.db, invitation_id).status == InvitationStatus.SENT
 
 
 async def test_one_reminder_after_the_configured_hours_without_an_answer(
@@ -116,7 +111,7 @@ async def test_unanswered_survey_expires_after_its_days(deps: Deps, clock: FakeC
     clock.advance(hours=168)
     report = await delivery.run_once()
     assert report.expired == 1
-    assert _invitation(deps, invitation_id).status == InvitationStatus.EXPIRED
+    assert invitation(deps.db, invitation_id).status == InvitationStatus.EXPIRED
 
 
 async def test_a_second_csat_within_the_fatigue_window_is_skipped_with_the_reason(
@@ -132,8 +127,8 @@ async def test_a_second_csat_within_the_fatigue_window_is_skipped_with_the_reaso
     second = _event(deps, events.INTERACTION_COMPLETED, "c4", "t2", clock())
     clock.advance(hours=2)
     await delivery.run_once()
-    assert _invitation(deps, first).status == InvitationStatus.SENT
-    skipped = _invitation(deps, second)
+    assert invitation(deps.db, first).status == InvitationStatus.SENT
+    skipped = invitation(deps.db, second)
     assert skipped.status == InvitationStatus.SKIPPED
     assert skipped.status_reason is not None
     assert skipped.status_reason.startswith("survey fatigue")
@@ -141,7 +136,7 @@ async def test_a_second_csat_within_the_fatigue_window_is_skipped_with_the_reaso
     third = _event(deps, events.INTERACTION_COMPLETED, "c4", "t3", clock())
     clock.advance(hours=2)
     await delivery.run_once()
-    assert _invitation(deps, third).status == InvitationStatus.SENT
+    assert invitation(deps.db, third).status == InvitationStatus.SENT
 
 
 async def test_exit_survey_is_sent_even_right_after_another_survey(
@@ -156,7 +151,7 @@ async def test_exit_survey_is_sent_even_right_after_another_survey(
     exit_id = _event(deps, events.SUBSCRIPTION_CANCELLED, "c5", "s5", clock())
     clock.advance(seconds=2)
     await delivery.run_once()
-    assert _invitation(deps, exit_id).status == InvitationStatus.SENT
+    assert invitation(deps.db, exit_id).status == InvitationStatus.SENT
     assert len(sender.sent) == 2
 
 
@@ -181,7 +176,7 @@ async def test_quiet_hours_hold_surveys_until_morning_in_the_customers_zone(
     await delivery.run_once()
     assert (sender.sent == []) is held
     if held:
-        pending = _invitation(deps, invitation_id)
+        pending = invitation(deps.db, invitation_id)
         assert pending.status == InvitationStatus.PENDING
         assert pending.status_reason == "deferred: quiet hours"
         zone = ZoneInfo(timezone or "Europe/Berlin")
@@ -202,7 +197,7 @@ async def test_involuntary_cancellation_records_the_exit_survey_as_skipped(
         deps.db,
         lambda session: events.record_event(session, event, surveys=deps.definitions, now=clock()),
     )
-    skipped = _invitation(deps, outcome.invitations[0])
+    skipped = invitation(deps.db, outcome.invitations[0])
     assert skipped.status == InvitationStatus.SKIPPED
     assert "involuntary" in (skipped.status_reason or "")
 
@@ -235,7 +230,7 @@ async def test_customer_record_without_chat_is_skipped_never_silently(
 ) -> None:
     invitation_id = _event(deps, events.SUBSCRIPTION_CANCELLED, "nochat", "s", clock())
     await _delivery(deps, clock, RecordingSender()).run_once()
-    skipped = _invitation(deps, invitation_id)
+    skipped = invitation(deps.db, invitation_id)
     assert skipped.status == InvitationStatus.SKIPPED
     assert skipped.status_reason == "customer has not linked a Telegram chat"
     assert run_unit(deps.db, lambda s: s.get(Customer, skipped.customer_id)) is not None

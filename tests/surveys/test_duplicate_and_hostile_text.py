@@ -17,7 +17,7 @@ from storage.session import run_statements, run_unit
 from surveys.engine import Inbound
 from surveys.inbound import clean_json, clean_text
 from surveys.replies import Reply
-from tests.surveys.helpers import all_answers, say
+from tests.auxil.factories import all_answers, say
 
 CHAT = 7001
 

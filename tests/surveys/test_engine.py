@@ -9,7 +9,7 @@ from surveys.definition import ChoiceQuestion
 from surveys.engine import FEEDBACK_QUESTION
 from surveys.i18n import RLM
 from surveys.signing import ButtonData, sign_button
-from tests.surveys.helpers import (
+from tests.auxil.factories import (
     OpenSurvey,
     all_answers,
     button_data,

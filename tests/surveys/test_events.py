@@ -12,7 +12,7 @@ from bot.context import Deps
 from storage.models import Event, InvitationStatus, SurveyInvitation
 from storage.session import run_unit
 from surveys import events
-from tests.surveys.helpers import customer_row, event_input
+from tests.auxil.factories import customer_row, event_input
 
 
 def _record(deps: Deps, event: events.EventInput) -> events.EventOutcome:

@@ -13,7 +13,7 @@ from storage.queries import customers as customer_queries
 from storage.session import run_unit
 from surveys.i18n import FSI, LRI, PDI, RLM, Messages, isolate, localize
 from surveys.replies import Reply
-from tests.surveys.helpers import button_data
+from tests.auxil.factories import button_data
 
 BIDI_CONTROLS = re.compile("[\u200e\u200f\u2066-\u2069]")
 COMMANDS = ("/stop", "/start", "/forget", "/help")

@@ -14,8 +14,8 @@ from storage.queries import customers as customer_queries
 from storage.session import run_unit
 from surveys import keyring
 from surveys.replies import Reply
-from tests.conftest import FakeClock, make_settings
-from tests.surveys.helpers import button_data, customer_row, open_survey, tap
+from tests.auxil.environment import FakeClock, make_settings
+from tests.auxil.factories import button_data, customer_row, open_survey, tap
 
 LINK_DAYS = 30
 

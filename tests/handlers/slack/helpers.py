@@ -18,8 +18,8 @@ from bot.context import Deps
 from bot.slack_wiring import SlackParts, build_slack
 from bot.wiring import build_deps
 from storage.clock import Clock
+from tests.auxil.environment import make_settings
 from tests.auxil.slack_api import TOKEN, SlackServer, signed_headers
-from tests.conftest import make_settings
 
 SECRET = "test-signing-secret"
 MANAGER = "U0MANAGER"

@@ -12,8 +12,8 @@ from telegram.ext import ApplicationBuilder
 from bot.context import Deps
 from bot.wiring import build_deps
 from handlers.telegram import admin
+from tests.auxil.environment import FakeClock, make_settings
 from tests.auxil.telegram_api import FakeTelegram, TelegramServer
-from tests.conftest import FakeClock, make_settings
 from tests.surveys.reports.dataset import build
 
 pytestmark = pytest.mark.e2e

@@ -14,10 +14,9 @@ from handlers.telegram import customer
 from handlers.telegram.render import keyboard
 from storage.session import run_statements
 from surveys import events
-from tests.auxil.factories import button_data
+from tests.auxil.environment import FakeClock, make_settings
+from tests.auxil.factories import message_button_data, open_survey
 from tests.auxil.telegram_api import FakeTelegram, TelegramServer
-from tests.conftest import FakeClock, make_settings
-from tests.surveys.helpers import open_survey
 
 pytestmark = pytest.mark.e2e
 
@@ -92,10 +91,10 @@ async def test_a_survey_finished_with_a_button_is_reported_completed(
         lambda c: customer_deps.surveys.remember_message(c, survey.invitation_id, sent.message_id),
     )
     question = fake.sent_messages(CHAT)[-1]
-    fake.push_callback(CHAT, question["message_id"], button_data(question, "5"))
+    fake.push_callback(CHAT, question["message_id"], message_button_data(question, "5"))
     await fake.async_wait_for(lambda f: "Skip" in str(f.sent_messages(CHAT)[-1]))
     comment = fake.sent_messages(CHAT)[-1]
-    fake.push_callback(CHAT, comment["message_id"], button_data(comment, "Skip"))
+    fake.push_callback(CHAT, comment["message_id"], message_button_data(comment, "Skip"))
 
     await fake.async_wait_for(lambda _: bool(heard))
 

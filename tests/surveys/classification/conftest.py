@@ -15,7 +15,6 @@ DEV_SET = Path(
     os.environ.get("CHURN_DEV_SET")
     or REPO_ROOT / ".." / "shared" / "data" / "churn_reasons_dev.jsonl"
 )
-PROBE_SET = Path(__file__).with_name("probe_set.jsonl")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,9 @@ import pytest
 from surveys.classification import Classifier
 from surveys.classification.corpus import Example, split
 from surveys.classification.evaluation import evaluate, read_labelled, score_labels
-from tests.surveys.classification.conftest import PROBE_SET
+
+# Hand-written texts, one or more per category, beside this file.
+PROBE_SET = Path(__file__).with_name("probe_set.jsonl")
 
 
 def _rows(examples: list[Example]) -> list[dict[str, str]]:
