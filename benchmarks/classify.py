@@ -8,7 +8,11 @@ one process on the same texts:
 - batches of 512, as `churnbot classify --jsonl` does (`Classifier.classify_many`): texts/s;
 - the resident memory the loaded model adds (RSS after loading minus before).
 
-    python benchmarks/classify.py [--texts 10000] [--runs 5]
+    python benchmarks/classify.py [--texts 10000] [--runs 5] [--model FILE ...]
+
+With several `--model` files (e.g. the model before a change, `git show HEAD~1:...`), each
+is measured in the same process on the same texts, runs interleaved, so machine load
+affects them alike.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from textblob import TextBlob
 
 from surveys.classification import Classifier
 from surveys.classification.corpus import read_corpus, split
+from surveys.classification.learned import MODEL_PATH, LearnedModel
 
 PREFIXES = ("", "Honestly, ", "Well... ", "TBH ", "To be fair, ", "Sadly ")
 SUFFIXES = ("", " Thanks.", "!!", " Bye.", " 😞", " Sorry.")
@@ -71,34 +76,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--model", type=Path, action="append", metavar="FILE")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     texts = build_texts(args.texts)
-    before = rss_mb()
-    classifier = Classifier.load()
-    classifier.classify("warm up", language="en")
-    added = rss_mb() - before
-
-    def ours(text: str, language: str) -> None:
-        classifier.classify(text, language=language)
+    classifiers = []
+    added = []
+    for path in args.model or [MODEL_PATH]:
+        before = rss_mb()
+        classifier = Classifier(LearnedModel.load(path))
+        classifier.classify("warm up", language="en")
+        added.append(rss_mb() - before)
+        classifiers.append((path, classifier))
 
     def textblob(text: str, _language: str) -> None:
         TextBlob(text).sentiment  # noqa: B018
 
-    single_ours: list[float] = []
-    single_blob: list[float] = []
-    batch_rates = []
+    single: dict[str, list[float]] = {"TextBlob": []}
+    batch_rates: dict[str, list[float]] = {}
     for _ in range(args.runs):
-        single_ours += per_text_ms(ours, texts)
-        single_blob += per_text_ms(textblob, texts)
-        started = time.perf_counter()
-        for start in range(0, len(texts), BATCH):
-            chunk = texts[start : start + BATCH]
-            classifier.classify_many(
-                [text for text, _ in chunk], languages=[language for _, language in chunk]
+        single["TextBlob"] += per_text_ms(textblob, texts)
+        for path, classifier in classifiers:
+
+            def ours(text: str, language: str, classifier: Classifier = classifier) -> None:
+                classifier.classify(text, language=language)
+
+            single.setdefault(str(path), []).extend(per_text_ms(ours, texts))
+            started = time.perf_counter()
+            for start in range(0, len(texts), BATCH):
+                chunk = texts[start : start + BATCH]
+                classifier.classify_many(
+                    [text for text, _ in chunk], languages=[language for _, language in chunk]
+                )
+            batch_rates.setdefault(str(path), []).append(
+                len(texts) / (time.perf_counter() - started)
             )
-        batch_rates.append(len(texts) / (time.perf_counter() - started))
 
     def line(name: str, timings: list[float]) -> str:
         ordered = sorted(timings)
@@ -110,14 +123,21 @@ def main() -> None:
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, pinned to one core"
+        f"Python {platform.python_version()}, pinned to one core, "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"model: {classifier.version}, {len(classifier.model.featurizer.vocabulary)} features")
     print(f"texts: {len(texts)}, runs: {args.runs}")
-    print(line("classify, one at a time:", single_ours))
-    print(line("TextBlob .sentiment:", single_blob))
-    print(f"classify_many, batches of {BATCH}: {statistics.median(batch_rates):,.0f} texts/s")
-    print(f"RSS added by the loaded model: {added:.0f} MB")
+    print(line("TextBlob .sentiment:", single["TextBlob"]))
+    for (path, classifier), rss in zip(classifiers, added, strict=True):
+        model = classifier.model
+        print(
+            f"model: {path} {classifier.version}, {model.metadata.get('format')}, "
+            f"{model.featurizer.size} features, {path.stat().st_size / 1e6:.1f} MB"
+        )
+        print(line("  classify, one at a time:", single[str(path)]))
+        rate = statistics.median(batch_rates[str(path)])
+        print(f"  classify_many, batches of {BATCH}: {rate:,.0f} texts/s")
+        print(f"  RSS added by the loaded model: {rss:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ def train_command(
     target.write_bytes(data)
     typer.echo(
         f"trained {model.version} on {len(training)} examples "
-        f"({len(model.featurizer.vocabulary)} features, {len(data) / 1e6:.1f} MB) → {target}"
+        f"({model.featurizer.size} features, {len(data) / 1e6:.1f} MB) → {target}"
     )
     report = evaluate(Classifier(model), [_labelled(example) for example in held_out])
     _print_report(report, title=f"held-out split ({len(held_out)})")

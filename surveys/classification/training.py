@@ -18,7 +18,7 @@ import numpy as np
 from surveys.classification.corpus import Example
 from surveys.classification.learned import (
     FORMAT,
-    Featurizer,
+    HashedFeaturizer,
     LearnedModel,
     LinearHead,
 )
@@ -94,9 +94,9 @@ def _fit_head(
 def fit(
     examples: Sequence[Example], *, temperatures: dict[str, float] | None = None
 ) -> LearnedModel:
-    """Fit featurizer and heads (no calibration)."""
+    """Fit featurizer and heads (no calibration); returns a LearnedModel."""
     texts = [example.text for example in examples]
-    featurizer = Featurizer.fit(texts)
+    featurizer = HashedFeaturizer.fit(texts)
     matrix = featurizer.transform(texts)
     weights = [1.0 if example.lang == "en" else OTHER_LANGUAGE_WEIGHT for example in examples]
     heads = {}
@@ -183,7 +183,7 @@ def train(
             "corpus_hash": corpus_hash,
             "examples": len(examples),
             "instance_examples": extra,
-            "features": len(model.featurizer.vocabulary),
+            "features": model.featurizer.size,
             "c": C_VALUE,
             "folds": folds,
             "temperatures": temperatures,

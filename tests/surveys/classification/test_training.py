@@ -10,7 +10,15 @@ import pytest
 
 from surveys.classification import Classifier
 from surveys.classification.corpus import Example, corpus_hash, split
-from surveys.classification.learned import MODEL_PATH, Featurizer, LearnedModel
+from surveys.classification.learned import (
+    MODEL_PATH,
+    VOCABULARY_FORMAT,
+    HashedFeaturizer,
+    LearnedModel,
+    LinearHead,
+    VocabularyFeaturizer,
+)
+from surveys.classification.model import CATEGORIES, LANGUAGES, SENTIMENTS
 from surveys.classification.training import expected_calibration_error, train
 
 
@@ -52,15 +60,55 @@ def test_garbage_is_refused_as_a_model(data: bytes) -> None:
         LearnedModel.from_bytes(data)
 
 
-def test_batch_features_equal_one_text_features() -> None:
+@pytest.mark.parametrize("kind", [HashedFeaturizer, VocabularyFeaturizer])
+def test_batch_features_equal_one_text_features(
+    kind: type[HashedFeaturizer | VocabularyFeaturizer],
+) -> None:
     texts = ["Too expensive!!", "服务器经常宕机", "NOBODY ANSWERS", "", "zu teuer, leider"]
-    featurizer = Featurizer.fit(texts)
+    featurizer = kind.fit(texts)
     matrix = featurizer.transform(texts).toarray()
     for row, text in enumerate(texts):
         positions, values = featurizer.transform_one(text)
         expected = np.zeros(matrix.shape[1])
         expected[positions] = values
         assert np.allclose(matrix[row], expected)
+
+
+def test_hashed_features_are_the_tokens_of_the_text() -> None:
+    texts = ["Too expensive!! too expensive", "服务器经常宕机 😡", "NOBODY ANSWERS", "no"]
+    hashed = HashedFeaturizer.fit(texts)
+    strings = VocabularyFeaturizer.fit(texts)
+    assert hashed.size == strings.size
+    assert np.allclose(np.sort(hashed.idf), np.sort(strings.idf))
+    for text in texts:
+        assert np.allclose(
+            np.sort(hashed.transform_one(text)[1]), np.sort(strings.transform_one(text)[1])
+        )
+    assert hashed.transform_one("entirely unseen")[0].tolist() != []  # " " and "e" are known
+    assert len(hashed.transform_one("ŻŹĆ")[0]) == 1  # only the padding space is known
+
+
+def test_a_model_of_the_first_format_still_loads(small_corpus: list[Example]) -> None:
+    texts = [example.text for example in small_corpus]
+    featurizer = VocabularyFeaturizer.fit(texts)
+    weights = np.random.default_rng(0)
+    heads = {
+        name: LinearHead(
+            labels,
+            weights.standard_normal((featurizer.size, len(labels))).astype(np.float32),
+            np.zeros(len(labels)),
+        )
+        for name, labels in (
+            ("category", CATEGORIES),
+            ("sentiment", SENTIMENTS),
+            ("language", LANGUAGES),
+        )
+    }
+    old = LearnedModel(featurizer, heads, {"format": VOCABULARY_FORMAT, "version": "old"})
+    again = LearnedModel.from_bytes(old.to_bytes())
+    assert isinstance(again.featurizer, VocabularyFeaturizer)
+    assert again.predict_many(texts[:20]) == old.predict_many(texts[:20])
+    assert again.predict(texts[0]).category == old.predict_many(texts[:1])[0].category
 
 
 def test_calibrated_confidence_is_close_to_accuracy_on_the_held_out_split(
