@@ -1,4 +1,9 @@
-"""Units of work: one session and one transaction per customer action or job step."""
+"""Units of work: one session and one transaction per customer action or job step.
+
+`run_unit` is the one way to run database work; `transact` is the same unit run in a
+worker thread, for async callers. Work that pays for Core statements runs them on the
+session's connection (`session.connection()`), inside the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 T = TypeVar("T")
@@ -23,15 +28,3 @@ def run_unit(engine: Engine, work: Callable[[Session], T]) -> T:
 async def transact(engine: Engine, work: Callable[[Session], T]) -> T:
     """`run_unit` in a worker thread, so sync database work never blocks the event loop."""
     return await asyncio.to_thread(run_unit, engine, work)
-
-
-def run_statements(engine: Engine, work: Callable[[Connection], T]) -> T:
-    """Run `work` on one connection in one transaction (Core statements, no ORM session):
-    the answer path, where the ORM's bookkeeping would cost more than the SQL."""
-    with engine.begin() as connection:
-        return work(connection)
-
-
-async def transact_statements(engine: Engine, work: Callable[[Connection], T]) -> T:
-    """`run_statements` in a worker thread."""
-    return await asyncio.to_thread(run_statements, engine, work)

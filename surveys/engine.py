@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Connection
 from sqlmodel import Session
 
 from storage.clock import Clock
@@ -198,15 +197,15 @@ class SurveyEngine:
             invitation_id=invitation.id,
         )
 
-    def remember_message(
-        self, connection: Connection, invitation_id: int, message_id: int
-    ) -> None:
+    def remember_message(self, session: Session, invitation_id: int, message_id: int) -> None:
         """Keep the id of the message asking the current question (to edit it later)."""
-        answering.remember_message(connection, invitation_id=invitation_id, message_id=message_id)
+        answering.remember_message(
+            session=session, invitation_id=invitation_id, message_id=message_id
+        )
 
     # Buttons ---------------------------------------------------------------------------
 
-    def on_button(self, connection: Connection, inbound: Inbound, raw: str) -> Reply:
+    def on_button(self, session: Session, inbound: Inbound, raw: str) -> Reply:
         """Handle a tapped survey button; forged or stale taps change nothing."""
         try:
             data = read_button(self._key, raw)
@@ -219,7 +218,7 @@ class SurveyEngine:
         if data.action not in (ButtonAction.ANSWER, ButtonAction.SKIP):
             return Reply(toast=self._text("invalid_button", inbound))
         invitation = answering.invitation_tapped(
-            connection, invitation_id=data.target, chat_id=inbound.chat_id
+            session=session, invitation_id=data.target, chat_id=inbound.chat_id
         )
         if invitation is None:
             return Reply(toast=self._text("invalid_button", inbound))
@@ -260,7 +259,7 @@ class SurveyEngine:
             choice_key=choice_key,
             answered_at=self._clock(),
         )
-        reply, answers = self._record_and_advance(connection, invitation, survey, answer)
+        reply, answers = self._record_and_advance(session, invitation, survey, answer)
         # The survey lives in one message: it now shows the answers so far and what comes
         # next (the next question with its buttons, or the closing words).
         following = reply.messages[0]
@@ -277,29 +276,29 @@ class SurveyEngine:
 
     # Free text -------------------------------------------------------------------------
 
-    def on_text(self, connection: Connection, inbound: Inbound, text: str) -> Reply:
+    def on_text(self, session: Session, inbound: Inbound, text: str) -> Reply:
         """Handle a typed message: an answer to the open question, or unsolicited feedback.
         A redelivered update whose answer is already stored gets no reply at all."""
         try:
-            return self._on_text(connection, inbound, text)
+            return self._on_text(session, inbound, text)
         except _AlreadyAnswered:
             log.info("update %s already answered: dropped", inbound.update_id)
             return Reply()
 
-    def _on_text(self, connection: Connection, inbound: Inbound, text: str) -> Reply:
-        customer = answering.customer_of_chat(connection, chat_id=inbound.chat_id)
+    def _on_text(self, session: Session, inbound: Inbound, text: str) -> Reply:
+        customer = answering.customer_of_chat(session=session, chat_id=inbound.chat_id)
         if customer is None:
             return Reply.say(self._text("not_linked", inbound))
-        invitation = answering.open_invitation_of(connection, customer_id=customer.id)
+        invitation = answering.open_invitation_of(session=session, customer_id=customer.id)
         # Checked under the invitation's lock, so a redelivered update racing the first
         # delivery on another instance still finds the answer stored.
         if inbound.update_id is not None and answering.update_answered(
-            connection, customer_id=customer.id, update_id=inbound.update_id
+            session=session, customer_id=customer.id, update_id=inbound.update_id
         ):
             return Reply()
         survey = self.surveys.get(invitation.survey_key) if invitation else None
         if invitation is None or survey is None or invitation.current_step is None:
-            return self._store_feedback(connection, customer, inbound, text)
+            return self._store_feedback(session, customer, inbound, text)
         language = invitation.language or "en"
         question = survey.question(invitation.current_step)
         numeric_value = None
@@ -309,7 +308,7 @@ class SurveyEngine:
                 numeric_value is None
                 or not question.scale.min <= numeric_value <= question.scale.max
             ):
-                feedback = self._store_feedback(connection, customer, inbound, text)
+                feedback = self._store_feedback(session, customer, inbound, text)
                 return Reply(
                     messages=(
                         *feedback.messages,
@@ -331,7 +330,7 @@ class SurveyEngine:
             telegram_update_id=inbound.update_id,
             answered_at=self._clock(),
         )
-        reply, answers = self._record_and_advance(connection, invitation, survey, answer)
+        reply, answers = self._record_and_advance(session, invitation, survey, answer)
         if not invitation.telegram_message_id:
             return reply
         # The survey message drops its Skip button and shows what was answered; what comes
@@ -343,7 +342,7 @@ class SurveyEngine:
         return Reply(edits=(recap,), messages=reply.messages, completed=reply.completed)
 
     def _store_feedback(
-        self, connection: Connection, customer: CustomerRef, inbound: Inbound, text: str
+        self, session: Session, customer: CustomerRef, inbound: Inbound, text: str
     ) -> Reply:
         answer = NewAnswer(
             customer_id=customer.id,
@@ -353,27 +352,27 @@ class SurveyEngine:
             telegram_update_id=inbound.update_id,
             answered_at=self._clock(),
         )
-        answer_id = _inserted(answering.insert_answer(connection, answer))
-        self._notify(connection, answer_id, answer, ())
+        answer_id = _inserted(answering.insert_answer(session=session, answer=answer))
+        self._notify(session, answer_id, answer, ())
         return Reply.say(self.messages.get("feedback_received", customer.language or "en"))
 
     # Shared ----------------------------------------------------------------------------
 
     def _record_and_advance(
         self,
-        connection: Connection,
+        session: Session,
         invitation: OpenInvitation,
         survey: SurveyDefinition,
         answer: NewAnswer,
     ) -> tuple[Reply, list[StoredAnswer]]:
         now = self._clock()
-        answer_id = _inserted(answering.insert_answer(connection, answer))
-        answers = answering.answers_of(connection, invitation_id=invitation.id)
-        self._notify(connection, answer_id, answer, answers)
+        answer_id = _inserted(answering.insert_answer(session=session, answer=answer))
+        answers = answering.answers_of(session=session, invitation_id=invitation.id)
+        self._notify(session, answer_id, answer, answers)
         next_key = next_step(survey, answer.question_key, answers)
         if next_key == END:
             answering.advance(
-                connection,
+                session=session,
                 invitation_id=invitation.id,
                 current_step=None,
                 status=InvitationStatus.COMPLETED,
@@ -385,7 +384,7 @@ class SurveyEngine:
             )
             return closing, answers
         answering.advance(
-            connection,
+            session=session,
             invitation_id=invitation.id,
             current_step=next_key,
             status=InvitationStatus.IN_PROGRESS,
@@ -425,7 +424,7 @@ class SurveyEngine:
 
     def _notify(
         self,
-        connection: Connection,
+        session: Session,
         answer_id: int,
         answer: NewAnswer,
         answers: Sequence[StoredAnswer],
@@ -433,9 +432,7 @@ class SurveyEngine:
         if self._on_answer is None:
             return
         try:
-            self._on_answer(
-                connection=connection, answer_id=answer_id, answer=answer, answers=answers
-            )
+            self._on_answer(session=session, answer_id=answer_id, answer=answer, answers=answers)
         except Exception:
             # Classification must never cost the customer's answer (`reclassify` can
             # label it later).

@@ -91,7 +91,7 @@ def _existing(
 def claim_due(*, session: Session, now: datetime, limit: int) -> list[int]:
     """Atomically claim up to `limit` due pending invitations for this worker (several
     instances claim disjoint sets)."""
-    return delivering.claim_due(session.connection(), now=now, limit=limit)
+    return delivering.claim_due(session=session, now=now, limit=limit)
 
 
 def claim_reminders(
@@ -99,7 +99,7 @@ def claim_reminders(
 ) -> list[int]:
     """Claim open invitations of `survey_key` sent before `sent_before` and not reminded."""
     return delivering.claim_reminders(
-        session.connection(), survey_key=survey_key, sent_before=sent_before, now=now, limit=limit
+        session=session, survey_key=survey_key, sent_before=sent_before, now=now, limit=limit
     )
 
 

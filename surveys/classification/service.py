@@ -218,11 +218,12 @@ class ClassifyOnArrival:
     def __call__(
         self,
         *,
-        connection: Connection,
+        session: Session,
         answer_id: int,
         answer: NewAnswer,
         answers: Sequence[StoredAnswer],
     ) -> Classification | None:
+        connection = session.connection()
         reason = next(
             (
                 earlier.choice_key

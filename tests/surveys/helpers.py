@@ -12,7 +12,7 @@ from bot.context import Deps
 from storage.models import Answer, Customer, InvitationStatus, SurveyInvitation
 from storage.queries import customers as customer_queries
 from storage.queries import invitations as invitation_queries
-from storage.session import run_statements, run_unit
+from storage.session import run_unit
 from surveys import events
 from surveys.engine import Inbound
 from surveys.replies import Prompt, Reply
@@ -100,10 +100,10 @@ def next_after_tap(reply: Reply) -> Prompt:
 
 
 def tap(deps: Deps, chat_id: int, data: str, *, language_code: str | None = None) -> Reply:
-    return run_statements(
+    return run_unit(
         deps.db,
-        lambda connection: deps.surveys.on_button(
-            connection, Inbound(chat_id=chat_id, language_code=language_code), data
+        lambda session: deps.surveys.on_button(
+            session, Inbound(chat_id=chat_id, language_code=language_code), data
         ),
     )
 
@@ -116,10 +116,10 @@ def say(
     update_id: int | None = None,
     language_code: str | None = None,
 ) -> Reply:
-    return run_statements(
+    return run_unit(
         deps.db,
-        lambda connection: deps.surveys.on_text(
-            connection,
+        lambda session: deps.surveys.on_text(
+            session,
             Inbound(chat_id=chat_id, language_code=language_code, update_id=update_id),
             text,
         ),

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlalchemy import text as text_sql
 from sqlmodel import Session, select
 
@@ -17,7 +17,7 @@ from storage.queries import answering
 from storage.queries import classification as queries
 from storage.queries import customers as customer_queries
 from storage.queries.answering import NewAnswer, StoredAnswer
-from storage.session import run_statements
+from storage.session import run_unit
 from surveys.classification import Classifier
 from surveys.classification.corpus import Example
 from surveys.classification.learned import sha256
@@ -242,18 +242,23 @@ def _arrive(
         customer_id=customer_id, question_key=question_key, text=text, answered_at=utcnow()
     )
 
-    def work(connection: Connection) -> str:
-        answer_id = answering.insert_answer(connection, answer)
-        result = hook(connection=connection, answer_id=answer_id, answer=answer, answers=answers)
+    def work(session: Session) -> str:
+        answer_id = answering.insert_answer(session=session, answer=answer)
+        assert answer_id is not None
+        result = hook(session=session, answer_id=answer_id, answer=answer, answers=answers)
         assert result is not None
-        stored = connection.execute(
-            text_sql("SELECT category FROM answer_classification WHERE answer_id = :id"),
-            {"id": answer_id},
-        ).scalar_one()
+        stored = (
+            session.connection()
+            .execute(
+                text_sql("SELECT category FROM answer_classification WHERE answer_id = :id"),
+                {"id": answer_id},
+            )
+            .scalar_one()
+        )
         assert stored == result.category
         return result.category
 
-    return run_statements(engine, work)
+    return run_unit(engine, work)
 
 
 def test_answers_arriving_after_each_new_correction_follow_it(
