@@ -31,7 +31,8 @@ from storage.leadership import SenderLock, SenderState
 from storage.models import Customer, InvitationStatus, SurveyInvitation
 from storage.queries import delivering
 from storage.queries import invitations as invitation_queries
-from storage.queries.delivering import DueInvitation, Started
+from storage.queries.delivering import DueInvitation
+from storage.queries.invitations import InvitationState
 from storage.session import transact
 from surveys.engine import SurveyEngine
 from surveys.quiet_hours import QuietHours, customer_zone
@@ -193,7 +194,7 @@ class Delivery:
         released = delivering.release_unstarted_claims(session=session, claimed_before=cutoff)
         if released:
             log.info("%d claimed, unsent invitations of a sender that is gone released", released)
-        for invitation_id in delivering.close_interrupted_sends(
+        for invitation_id in invitation_queries.close_interrupted_sends(
             session=session,
             claimed_before=cutoff,
             now=now,
@@ -201,7 +202,7 @@ class Delivery:
         ):
             log.warning("invitation %s was interrupted mid-send; not resending", invitation_id)
             report.unconfirmed += 1
-        return delivering.expire_overdue(session=session, now=now)
+        return invitation_queries.expire_overdue(session=session, now=now)
 
     # Preparing -------------------------------------------------------------------------
 
@@ -213,15 +214,15 @@ class Delivery:
         report.claimed = len(claimed)
         due = delivering.due_with_customers(session=session, ids=claimed)
         tired = self._fatigued(session, due, now)
-        skipped: list[tuple[int, str, str | None]] = []
+        skipped: list[tuple[int, str]] = []
         released: list[tuple[int, datetime, str | None]] = []
-        started: list[Started] = []
+        started: list[InvitationState] = []
         ready: list[_Ready] = []
         chats: set[int] = set()
         for invitation in due:
             reason = self._skip_reason(invitation, tired)
             if reason is not None:
-                skipped.append((invitation.id, InvitationStatus.SKIPPED, reason))
+                skipped.append((invitation.id, reason))
                 report.skipped += 1
                 continue
             chat_id = invitation.telegram_chat_id
@@ -244,7 +245,14 @@ class Delivery:
             language, step = self._engine.opening(
                 invitation.survey_key, invitation.customer_language or "en"
             )
-            begun = Started(invitation.id, invitation.survey_key, language, step)
+            begun = InvitationState(
+                id=invitation.id,
+                customer_id=invitation.customer_id,
+                survey_key=invitation.survey_key,
+                status=InvitationStatus.PENDING,
+                current_step=step,
+                language=language,
+            )
             started.append(begun)
             ready.append(
                 _Ready(
@@ -256,7 +264,7 @@ class Delivery:
                     attempts=invitation.send_attempts + 1,
                 )
             )
-        delivering.set_status(session=session, changes=skipped, now=now)
+        invitation_queries.skip(session=session, skipped=skipped, now=now)
         delivering.release(session=session, releases=released)
         delivering.start(session=session, started=started)
         return ready
@@ -372,7 +380,7 @@ class Delivery:
     ) -> None:
         now = self._clock()
         delivered: list[tuple[int, int | None, str | None]] = []
-        failed: list[tuple[int, str, str | None]] = []
+        failed: list[tuple[int, str]] = []
         retried: list[tuple[int, datetime, str | None]] = []
         unreachable: list[int] = []
         for ready, message_id, error in outcomes:
@@ -383,12 +391,12 @@ class Delivery:
                 report.unconfirmed += 1
             elif isinstance(error, RecipientUnreachable):
                 unreachable.append(ready.customer_id)
-                failed.append((ready.invitation_id, *_failure(f"unreachable: {error}")))
+                failed.append((ready.invitation_id, f"unreachable: {error}"))
                 report.failed += 1
             elif isinstance(error, TemporaryFailure):
                 if ready.attempts >= MAX_ATTEMPTS:
                     reason = f"gave up after {ready.attempts} attempts: {error}"
-                    failed.append((ready.invitation_id, *_failure(reason)))
+                    failed.append((ready.invitation_id, reason))
                     report.failed += 1
                 else:
                     backoff = max(error.retry_after, 2.0**ready.attempts)
@@ -398,11 +406,11 @@ class Delivery:
             else:
                 log.error("sending invitation %s failed", ready.invitation_id, exc_info=error)
                 reason = f"send failed: {type(error).__name__}: {error}"
-                failed.append((ready.invitation_id, *_failure(reason)))
+                failed.append((ready.invitation_id, reason))
                 report.failed += 1
                 report.errors.append(reason)
-        delivering.record_sent(session=session, sent=delivered, now=now)
-        delivering.set_status(session=session, changes=failed, now=now)
+        invitation_queries.record_sent(session=session, sent=delivered, now=now)
+        invitation_queries.fail(session=session, failed=failed, now=now)
         delivering.release(session=session, releases=retried)
         delivering.mark_unreachable(session=session, customer_ids=unreachable)
         report.sent += len(delivered)
@@ -440,7 +448,7 @@ class Delivery:
             hours = survey.delivery.reminder_after_hours
             if not hours:
                 continue
-            for invitation_id in invitation_queries.claim_reminders(
+            for invitation_id in delivering.claim_reminders(
                 session=session,
                 survey_key=key,
                 sent_before=now - timedelta(hours=hours),
@@ -474,8 +482,3 @@ def _mark_sends_started(
     session: Session, *, claims: list[tuple[int, datetime | None]], now: datetime
 ) -> set[int]:
     return delivering.mark_sends_started(session=session, claims=claims, now=now)
-
-
-def _failure(reason: str) -> tuple[str, str]:
-    """A failed send's status and its reason, cut to the column's length."""
-    return InvitationStatus.FAILED, reason[:500]

@@ -10,15 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from sqlmodel import Session
 
 from storage.clock import Clock
-from storage.models import OPEN_STATUSES, InvitationStatus, SurveyInvitation
-from storage.queries import answering
-from storage.queries.answering import CustomerRef, NewAnswer, OpenInvitation, StoredAnswer
+from storage.models import SurveyInvitation
+from storage.queries import answering, invitations
+from storage.queries.answering import CustomerRef, NewAnswer, StoredAnswer
+from storage.queries.invitations import InvitationState, state_of
 from surveys.definition import (
     END,
     ChoiceQuestion,
@@ -45,21 +45,6 @@ ANSWER_MARK = "✓"
 RECAP_CHARS = 120
 
 AnswerHook = Callable[..., object]
-
-
-class InvitationView(Protocol):
-    """What rendering needs of an invitation: an ORM row or an `OpenInvitation`."""
-
-    @property
-    def id(self) -> int | None: ...
-    @property
-    def survey_key(self) -> str: ...
-    @property
-    def language(self) -> str | None: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def send_started_at(self) -> datetime | None: ...
 
 
 class AnswerView(Protocol):
@@ -104,7 +89,7 @@ class SurveyEngine:
 
     # Rendering -----------------------------------------------------------------------
 
-    def prompt_for(self, invitation: InvitationView, step_key: str) -> Prompt:
+    def prompt_for(self, invitation: InvitationState, step_key: str) -> Prompt:
         """The message that asks the question `step_key` of the invitation's survey."""
         survey = self.surveys[invitation.survey_key]
         language = invitation.language or "en"
@@ -157,7 +142,7 @@ class SurveyEngine:
         low, high = localize(scale.min_label, language), localize(scale.max_label, language)
         return f"{text}\n{scale.min} = {low} · {scale.max} = {high}"
 
-    def closing_text(self, invitation: InvitationView, answers: Sequence[AnswerView]) -> str:
+    def closing_text(self, invitation: InvitationState, answers: Sequence[AnswerView]) -> str:
         survey = self.surveys[invitation.survey_key]
         language = invitation.language or "en"
         text = localize(survey.closing.text, language)
@@ -184,12 +169,12 @@ class SurveyEngine:
             invitation.survey_key, language
         )
         session.add(invitation)
-        return self.prompt_for(invitation, invitation.current_step)
+        return self.prompt_for(state_of(invitation), invitation.current_step)
 
     def reminder_for(self, invitation: SurveyInvitation) -> Prompt:
         """The current question again, introduced as a gentle reminder."""
         assert invitation.current_step is not None
-        question = self.prompt_for(invitation, invitation.current_step)
+        question = self.prompt_for(state_of(invitation), invitation.current_step)
         intro = self.messages.get("reminder", invitation.language or "en")
         return Prompt(
             text=f"{intro}\n\n{question.text}",
@@ -223,7 +208,7 @@ class SurveyEngine:
         if invitation is None:
             return Reply(toast=self._text("invalid_button", inbound))
         language = invitation.language or "en"
-        if not accepts_answers(invitation):
+        if not invitation.accepting:
             return Reply(toast=self.messages.get("stale_button", language))
         survey = self.surveys.get(invitation.survey_key)
         if survey is None or not 0 <= data.step < len(survey.questions):
@@ -361,7 +346,7 @@ class SurveyEngine:
     def _record_and_advance(
         self,
         session: Session,
-        invitation: OpenInvitation,
+        invitation: InvitationState,
         survey: SurveyDefinition,
         answer: NewAnswer,
     ) -> tuple[Reply, list[StoredAnswer]]:
@@ -371,24 +356,14 @@ class SurveyEngine:
         self._notify(session, answer_id, answer, answers)
         next_key = next_step(survey, answer.question_key, answers)
         if next_key == END:
-            answering.advance(
-                session=session,
-                invitation_id=invitation.id,
-                current_step=None,
-                status=InvitationStatus.COMPLETED,
-                now=now,
-            )
+            invitations.complete(session=session, invitation_id=invitation.id, now=now)
             closing = Reply(
                 messages=(Prompt(self.closing_text(invitation, answers)),),
                 completed=invitation.id,
             )
             return closing, answers
-        answering.advance(
-            session=session,
-            invitation_id=invitation.id,
-            current_step=next_key,
-            status=InvitationStatus.IN_PROGRESS,
-            now=now,
+        invitations.advance(
+            session=session, invitation_id=invitation.id, current_step=next_key, now=now
         )
         return Reply(messages=(self.prompt_for(invitation, next_key),)), answers
 
@@ -450,14 +425,6 @@ def _inserted(answer_id: int | None) -> int:
     if answer_id is None:
         raise _AlreadyAnswered
     return answer_id
-
-
-def accepts_answers(invitation: InvitationView) -> bool:
-    """Open for answers: sent, in progress, or on its way (a tap can beat our own record
-    of the send). `storage.queries.answering.accepting_answers` is the same rule in SQL."""
-    if invitation.status in OPEN_STATUSES:
-        return True
-    return invitation.status == InvitationStatus.PENDING and invitation.send_started_at is not None
 
 
 def next_step(survey: SurveyDefinition, answered_key: str, answers: Sequence[AnswerView]) -> str:

@@ -12,19 +12,13 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
-from storage.models import (
-    OPEN_STATUSES,
-    Answer,
-    Customer,
-    InvitationStatus,
-    SurveyInvitation,
-)
+from storage.models import Answer, Customer, SurveyInvitation
+from storage.queries.invitations import STATE_COLUMNS, InvitationState, accepting_answers
 
 INVITATIONS: Table = SurveyInvitation.__table__  # type: ignore[attr-defined]
 ANSWERS: Table = Answer.__table__  # type: ignore[attr-defined]
@@ -37,20 +31,6 @@ class CustomerRef:
 
     id: int
     language: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class OpenInvitation:
-    """The conversation state of an invitation a customer is answering."""
-
-    id: int
-    customer_id: int
-    survey_key: str
-    status: str
-    current_step: str | None
-    language: str | None
-    telegram_message_id: int | None
-    send_started_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,32 +60,10 @@ class StoredAnswer:
     text: str | None = None
 
 
-def accepting_answers(invitations: Table = INVITATIONS) -> ColumnElement[bool]:
-    """Open for answers: sent, in progress, or on its way (a tap can beat our own record
-    of the send). `surveys.engine.accepts_answers` is the same rule for a loaded row."""
-    return or_(
-        invitations.c.status.in_(OPEN_STATUSES),
-        and_(
-            invitations.c.status == InvitationStatus.PENDING,
-            invitations.c.send_started_at.is_not(None),
-        ),
-    )
-
-
-_INVITATION_COLUMNS = (
-    INVITATIONS.c.id,
-    INVITATIONS.c.customer_id,
-    INVITATIONS.c.survey_key,
-    INVITATIONS.c.status,
-    INVITATIONS.c.current_step,
-    INVITATIONS.c.language,
-    INVITATIONS.c.telegram_message_id,
-    INVITATIONS.c.send_started_at,
-)
 # Locking the invitation row serialises two answers to one survey on PostgreSQL (SQLite
 # takes its write lock at BEGIN anyway), so the step checks that follow are race-free.
 _TAPPED = (
-    select(*_INVITATION_COLUMNS)
+    select(*STATE_COLUMNS)
     .join(CUSTOMERS, CUSTOMERS.c.id == INVITATIONS.c.customer_id)
     .where(
         INVITATIONS.c.id == bindparam("invitation_id"),
@@ -114,7 +72,7 @@ _TAPPED = (
     .with_for_update(of=INVITATIONS)
 )
 _OPEN_OF_CUSTOMER = (
-    select(*_INVITATION_COLUMNS)
+    select(*STATE_COLUMNS)
     .where(INVITATIONS.c.customer_id == bindparam("customer_id"), accepting_answers())
     .order_by(
         func.coalesce(INVITATIONS.c.sent_at, INVITATIONS.c.send_started_at).desc(),
@@ -168,14 +126,14 @@ _REMEMBER_MESSAGE = (
 
 def invitation_tapped(
     *, session: Session, invitation_id: int, chat_id: int
-) -> OpenInvitation | None:
+) -> InvitationState | None:
     """The invitation a button names, locked, if it belongs to the customer of this chat."""
     row = (
         session.connection()
         .execute(_TAPPED, {"invitation_id": invitation_id, "chat_id": chat_id})
         .first()
     )
-    return OpenInvitation(*row) if row is not None else None
+    return InvitationState(*row) if row is not None else None
 
 
 def customer_of_chat(*, session: Session, chat_id: int) -> CustomerRef | None:
@@ -183,10 +141,10 @@ def customer_of_chat(*, session: Session, chat_id: int) -> CustomerRef | None:
     return CustomerRef(*row) if row is not None else None
 
 
-def open_invitation_of(*, session: Session, customer_id: int) -> OpenInvitation | None:
+def open_invitation_of(*, session: Session, customer_id: int) -> InvitationState | None:
     """The customer's most recently sent survey still waiting for answers, locked."""
     row = session.connection().execute(_OPEN_OF_CUSTOMER, {"customer_id": customer_id}).first()
-    return OpenInvitation(*row) if row is not None else None
+    return InvitationState(*row) if row is not None else None
 
 
 def update_answered(*, session: Session, customer_id: int, update_id: int) -> bool:
@@ -218,41 +176,6 @@ def answers_of(*, session: Session, invitation_id: int) -> list[StoredAnswer]:
     """The invitation's answers in the order they were given."""
     rows = session.connection().execute(_ANSWERS_OF, {"invitation_id": invitation_id})
     return [StoredAnswer(*row) for row in rows]
-
-
-_ADVANCE = {
-    status: update(INVITATIONS)
-    .where(INVITATIONS.c.id == bindparam("invitation_id"))
-    .values(
-        current_step=bindparam("current_step"),
-        status=status,
-        status_reason=None,
-        updated_at=bindparam("now"),
-        **moments,
-    )
-    for status, moments in (
-        (
-            InvitationStatus.IN_PROGRESS,
-            {"started_at": func.coalesce(INVITATIONS.c.started_at, bindparam("now"))},
-        ),
-        (InvitationStatus.COMPLETED, {"completed_at": bindparam("now")}),
-    )
-}
-
-
-def advance(
-    *,
-    session: Session,
-    invitation_id: int,
-    current_step: str | None,
-    status: InvitationStatus,
-    now: datetime,
-) -> None:
-    """Move the conversation on: in progress at the next step, or completed."""
-    session.connection().execute(
-        _ADVANCE[status],
-        {"invitation_id": invitation_id, "current_step": current_step, "now": now},
-    )
 
 
 def remember_message(*, session: Session, invitation_id: int, message_id: int) -> None:

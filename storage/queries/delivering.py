@@ -13,10 +13,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlmodel import Session
 
 from storage.models import OPEN_STATUSES, Customer, InvitationStatus, SurveyInvitation
+from storage.queries.invitations import InvitationState
 
 INVITATIONS: Table = SurveyInvitation.__table__  # type: ignore[attr-defined]
 CUSTOMERS: Table = Customer.__table__  # type: ignore[attr-defined]
@@ -38,18 +39,6 @@ class DueInvitation:
     customer_timezone: str | None
     opted_out: bool | None
     unreachable: bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class Started:
-    """An invitation about to be sent: its language and first step are fixed."""
-
-    id: int
-    survey_key: str
-    language: str
-    current_step: str
-    status: str = InvitationStatus.PENDING
-    send_started_at: datetime | None = None
 
 
 # A claim picks its candidates first (locked with FOR UPDATE SKIP LOCKED on PostgreSQL, so
@@ -129,18 +118,8 @@ _SENT_SINCE = (
     .distinct()
 )
 # executemany statements name their parameters b_*: a bindparam may not share a column's
-# name in an UPDATE's SET or WHERE.
-_SET_STATUS = (
-    update(INVITATIONS)
-    .where(INVITATIONS.c.id == bindparam("b_id"))
-    .values(
-        status=bindparam("b_status"),
-        status_reason=bindparam("b_reason"),
-        updated_at=bindparam("b_now"),
-    )
-)
-# Back to the outbox. The conversation had not begun (nothing arrived), so its step goes;
-# a reason, when given, replaces the previous one.
+# name in an UPDATE's SET or WHERE. Back to the outbox: the conversation had not begun
+# (nothing arrived), so its step goes; a reason, when given, replaces the previous one.
 _RELEASE = (
     update(INVITATIONS)
     .where(INVITATIONS.c.id == bindparam("b_id"))
@@ -172,36 +151,6 @@ _MARK_STARTED = (
     .values(send_started_at=bindparam("now"), updated_at=bindparam("now"))
     .returning(INVITATIONS.c.id)
 )
-# An invitation the customer already started answering (a tap can beat this record)
-# keeps its progress and only gets its `sent_at` and the message id (which the answer path
-# needs to edit the survey message).
-_RECORD_SENT = (
-    update(INVITATIONS)
-    .where(
-        INVITATIONS.c.id == bindparam("b_id"),
-        INVITATIONS.c.status == InvitationStatus.PENDING,
-    )
-    .values(
-        status=InvitationStatus.SENT,
-        sent_at=bindparam("b_now"),
-        updated_at=bindparam("b_now"),
-        telegram_message_id=bindparam("b_message"),
-        status_reason=bindparam("b_reason"),
-    )
-)
-_SENT_AT = (
-    update(INVITATIONS)
-    .where(
-        INVITATIONS.c.id == bindparam("b_id"),
-        or_(INVITATIONS.c.sent_at.is_(None), INVITATIONS.c.telegram_message_id.is_(None)),
-    )
-    .values(
-        sent_at=func.coalesce(INVITATIONS.c.sent_at, bindparam("b_now")),
-        telegram_message_id=func.coalesce(
-            INVITATIONS.c.telegram_message_id, bindparam("b_message")
-        ),
-    )
-)
 # A sender died mid-batch: its claims were never recorded. A live sender takes those older
 # than the claim timeout; a new sender takes every claim (its predecessor is gone).
 _CLAIMED = (
@@ -214,31 +163,7 @@ _RELEASE_UNSTARTED = (
     .where(*_CLAIMED, INVITATIONS.c.send_started_at.is_(None))
     .values(send_claimed_at=None)
 )
-_CLOSE_INTERRUPTED = (
-    update(INVITATIONS)
-    .where(*_CLAIMED, INVITATIONS.c.send_started_at.is_not(None))
-    .values(
-        status=InvitationStatus.SENT,
-        status_reason=bindparam("reason"),
-        sent_at=func.coalesce(INVITATIONS.c.sent_at, bindparam("now")),
-        updated_at=bindparam("now"),
-    )
-    .returning(INVITATIONS.c.id)
-)
 _RELEASE_UNSTARTED_BEFORE = _RELEASE_UNSTARTED.where(_CLAIMED_BEFORE)
-_CLOSE_INTERRUPTED_BEFORE = _CLOSE_INTERRUPTED.where(_CLAIMED_BEFORE)
-_EXPIRE_OVERDUE = (
-    update(INVITATIONS)
-    .where(
-        INVITATIONS.c.status.in_((InvitationStatus.PENDING, *OPEN_STATUSES)),
-        INVITATIONS.c.expires_at <= bindparam("now"),
-    )
-    .values(
-        status=InvitationStatus.EXPIRED,
-        status_reason="no answer in time",
-        updated_at=bindparam("now"),
-    )
-)
 _MARK_UNREACHABLE = (
     update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("b_id")).values(unreachable=True)
 )
@@ -254,27 +179,6 @@ def release_unstarted_claims(*, session: Session, claimed_before: datetime | Non
         .execute(_RELEASE_UNSTARTED_BEFORE, {"claimed_before": claimed_before})
         .rowcount
     )
-
-
-def close_interrupted_sends(
-    *, session: Session, claimed_before: datetime | None, now: datetime, reason: str
-) -> list[int]:
-    """Record stale claims (made before `claimed_before`, or all with None) whose send had
-    started as sent, unconfirmed: the message may have arrived, and a duplicate survey is
-    worse than a missing one. Return their ids."""
-    if claimed_before is None:
-        result = session.connection().execute(_CLOSE_INTERRUPTED, {"now": now, "reason": reason})
-    else:
-        result = session.connection().execute(
-            _CLOSE_INTERRUPTED_BEFORE,
-            {"claimed_before": claimed_before, "now": now, "reason": reason},
-        )
-    return sorted(row[0] for row in result)
-
-
-def expire_overdue(*, session: Session, now: datetime) -> int:
-    """Close open or pending invitations whose expiry time has passed; return how many."""
-    return session.connection().execute(_EXPIRE_OVERDUE, {"now": now}).rowcount
 
 
 def claim_due(*, session: Session, now: datetime, limit: int) -> list[int]:
@@ -333,20 +237,6 @@ def sent_since(
     return {row[0] for row in result}
 
 
-def set_status(
-    *, session: Session, changes: Sequence[tuple[int, str, str | None]], now: datetime
-) -> None:
-    """Close invitations that were never sent: (id, status, reason) each."""
-    if changes:
-        session.connection().execute(
-            _SET_STATUS,
-            [
-                {"b_id": i, "b_status": status, "b_reason": reason, "b_now": now}
-                for i, status, reason in changes
-            ],
-        )
-
-
 def release(*, session: Session, releases: Sequence[tuple[int, datetime, str | None]]) -> None:
     """Give claimed invitations back to the outbox: (id, due again at, reason or None)."""
     if releases:
@@ -359,7 +249,7 @@ def release(*, session: Session, releases: Sequence[tuple[int, datetime, str | N
         )
 
 
-def start(*, session: Session, started: Sequence[Started]) -> None:
+def start(*, session: Session, started: Sequence[InvitationState]) -> None:
     """Fix each invitation's language and first step, and count the attempt."""
     if started:
         session.connection().execute(
@@ -389,21 +279,6 @@ def mark_sends_started(
         )
         ours.update(row[0] for row in result)
     return ours
-
-
-def record_sent(
-    *, session: Session, sent: Sequence[tuple[int, int | None, str | None]], now: datetime
-) -> None:
-    """Mark invitations as sent: (id, message id, reason) each, two statements for the lot."""
-    if not sent:
-        return
-    session.connection().execute(
-        _RECORD_SENT,
-        [{"b_id": i, "b_message": m, "b_reason": r, "b_now": now} for i, m, r in sent],
-    )
-    session.connection().execute(
-        _SENT_AT, [{"b_id": i, "b_message": m, "b_now": now} for i, m, _ in sent]
-    )
 
 
 def mark_unreachable(*, session: Session, customer_ids: Sequence[int]) -> None:

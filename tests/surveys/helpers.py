@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.context import Deps
-from storage.models import Answer, Customer, InvitationStatus, SurveyInvitation
+from storage.models import Answer, Customer, SurveyInvitation
 from storage.queries import customers as customer_queries
 from storage.queries import invitations as invitation_queries
 from storage.session import run_unit
@@ -72,8 +72,9 @@ def open_survey(
             session=session, customer=owner, chat_id=chat_id, language=language
         )
         prompt = deps.surveys.start(session, invitation, language)
-        invitation_queries.set_status(
-            session=session, invitation=invitation, status=InvitationStatus.SENT, now=deps.clock()
+        session.flush()
+        invitation_queries.record_sent(
+            session=session, sent=[(invitation_id, None, None)], now=deps.clock()
         )
         return OpenSurvey(invitation_id, owner.id, chat_id, prompt)
 
