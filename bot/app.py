@@ -348,3 +348,5 @@ async def serve(
                 await polling.stop()
             await asyncio.to_thread(delivery.close)
             await application.stop()
+            # After PTB stopped: no handler queues an answer unit any more.
+            await asyncio.to_thread(deps.services.close)

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from storage.clock import Clock
 from storage.models import SlackAlertStatus
 from storage.queries import alerts as alert_queries
-from storage.session import transact
+from storage.session import GroupWriter, transact
 from surveys import events
 from surveys.accounts import Accounts
 from surveys.definition import SurveyDefinition
@@ -32,29 +32,27 @@ from surveys.reports.periods import Period, parse_period
 
 
 class AnswerService:
-    """Customers' answers: taps on survey buttons and typed text."""
+    """Customers' answers: taps on survey buttons and typed text. Their units run on the
+    group writer's one thread, several to a transaction (see `GroupWriter`)."""
 
-    def __init__(self, *, db: Engine, engine: SurveyEngine) -> None:
-        self._db = db
+    def __init__(self, *, writer: GroupWriter, engine: SurveyEngine) -> None:
+        self._writer = writer
         self._engine = engine
 
     async def take_tap(self, inbound: Inbound, raw: str) -> Reply:
         """Record a tapped survey button (forged or stale ones change nothing)."""
-        return await transact(
-            self._db, lambda session: self._engine.on_button(session, inbound, raw)
+        return await self._writer.run(
+            lambda session: self._engine.on_button(session, inbound, raw)
         )
 
     async def take_text(self, inbound: Inbound, text: str) -> Reply:
         """Record a typed answer, or keep it as feedback when no survey is open."""
-        return await transact(
-            self._db, lambda session: self._engine.on_text(session, inbound, text)
-        )
+        return await self._writer.run(lambda session: self._engine.on_text(session, inbound, text))
 
     async def remember_message(self, invitation_id: int, message_id: int) -> None:
         """Keep the id of the message that asks the invitation's current question."""
-        await transact(
-            self._db,
-            lambda session: self._engine.remember_message(session, invitation_id, message_id),
+        await self._writer.run(
+            lambda session: self._engine.remember_message(session, invitation_id, message_id)
         )
 
     def text_only(self, language_code: str | None) -> str:
@@ -275,6 +273,11 @@ class Services:
     alerts: AlertService
     messages: Messages
     clock: Clock
+    writer: GroupWriter
+
+    def close(self) -> None:
+        """Finish the queued answer units and stop the writer's thread (at shutdown)."""
+        self.writer.close()
 
 
 def build_services(
@@ -287,12 +290,14 @@ def build_services(
     command: str = "/churn",
 ) -> Services:
     """The services over one database, survey engine and account desk."""
+    writer = GroupWriter(db)
     return Services(
-        answers=AnswerService(db=db, engine=engine),
+        answers=AnswerService(writer=writer, engine=engine),
         accounts=AccountService(db=db, accounts=accounts),
         events=EventService(db=db, definitions=engine.surveys),
         reports=ReportService(db=db, definitions=engine.surveys, zone=zone, command=command),
         alerts=AlertService(db=db, clock=clock),
         messages=engine.messages,
         clock=clock,
+        writer=writer,
     )
