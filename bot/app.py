@@ -22,13 +22,14 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 from telegram import Update
-from telegram.ext import Application, ApplicationBuilder, ContextTypes
+from telegram.ext import Application, ApplicationBuilder
 
 from bot.context import Deps
 from bot.settings import Settings, SettingsError
 from bot.slack_wiring import SlackParts, alert_for_invitation, build_slack
 from handlers.http import events_api, health
 from handlers.telegram import admin, customer, webhook
+from handlers.telegram.context import CONTEXT_TYPES, ChurnContext, provide
 from handlers.telegram.intake import BoundedPolling
 from handlers.telegram.pacing import PacedRateLimiter
 from handlers.telegram.request import AiohttpRequest
@@ -64,6 +65,7 @@ def build_application(
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
         ApplicationBuilder()
         .token(settings.require_bot_token())
+        .context_types(CONTEXT_TYPES)
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.file_base_url)
         .concurrent_updates(4)
@@ -79,13 +81,14 @@ def build_application(
     # intake of a backlog), started in `serve`.
     builder = builder.updater(None)
     application = builder.build()
+    provide(application, deps.services)
     # Admin commands first: the customer handlers answer every unknown command with help.
-    admin.register(application, deps)
+    admin.register(application, admins=settings.telegram_admin_ids)
 
     async def completed(invitation_id: int) -> None:
         await alert_for_invitation(deps, slack, invitation_id)
 
-    customer.register(application, deps, on_completed=completed if slack else None)
+    customer.register(application, on_completed=completed if slack else None)
     application.add_error_handler(_make_error_handler(deps))
     return application
 
@@ -108,8 +111,8 @@ def telegram_request(settings: Settings, *, pool_size: int) -> AiohttpRequest:
 
 def _make_error_handler(
     deps: Deps,
-) -> Callable[[object, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
-    async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+) -> Callable[[object, ChurnContext], Coroutine[Any, Any, None]]:
+    async def on_error(update: object, context: ChurnContext) -> None:
         """Log the failure with its update, apologise briefly, keep serving everyone."""
         deps.metrics.handler_errors.labels("telegram").inc()
         _log_failure(update, context.error, customer_text=deps.settings.log_customer_text)
@@ -201,6 +204,14 @@ def build_scheduler(deps: Deps, delivery: Delivery) -> AsyncIOScheduler:
     return scheduler
 
 
+def _count_event(deps: Deps) -> events_api.OnEvent:
+    def count(event_type: str, recorded: bool) -> None:
+        outcome = "recorded" if recorded else "duplicate"
+        deps.metrics.events_received.labels(event_type, outcome).inc()
+
+    return count
+
+
 def _probe(
     deps: Deps, application: TelegramApplication, scheduler: AsyncIOScheduler
 ) -> health.HealthProbe:
@@ -263,8 +274,14 @@ async def serve(
     scheduler = build_scheduler(deps, delivery)
     polling: BoundedPolling | None = None
     routes: list[BaseRoute] = [
-        *events_api.routes(deps),
-        *health.routes(deps, _probe(deps, application, scheduler)),
+        *events_api.routes(
+            deps.services,
+            token=(
+                settings.events_api_token.get_secret_value() if settings.events_api_token else None
+            ),
+            on_event=_count_event(deps),
+        ),
+        *health.routes(_probe(deps, application, scheduler), deps.metrics.render),
         *(slack.routes if slack else []),
     ]
     secret_token = webhook.webhook_secret(
@@ -337,3 +354,5 @@ async def serve(
                 await polling.stop()
             await asyncio.to_thread(delivery.close)
             await application.stop()
+            # After PTB stopped: no handler queues an answer unit any more.
+            await asyncio.to_thread(deps.services.close)

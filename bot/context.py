@@ -13,6 +13,7 @@ from surveys.accounts import Accounts
 from surveys.classification import Classifier
 from surveys.definition import SurveyDefinition
 from surveys.engine import SurveyEngine
+from surveys.services import Services
 
 
 @dataclass(frozen=True)
@@ -28,3 +29,5 @@ class Deps:
     accounts: Accounts
     classifier: Classifier
     metrics: Metrics
+    # What handlers call (they see nothing else of this container).
+    services: Services

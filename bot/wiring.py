@@ -17,6 +17,7 @@ from surveys.definition import load_definitions
 from surveys.engine import SurveyEngine
 from surveys.i18n import Messages
 from surveys.keyring import signing_key
+from surveys.services import build_services
 from surveys.signing import SigningKey
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,14 @@ def build_deps(settings: Settings, *, clock: Clock = utcnow, migrate: bool = Tru
         accounts=accounts,
         classifier=classifier,
         metrics=Metrics(engine),
+        services=build_services(
+            db=engine,
+            engine=surveys,
+            accounts=accounts,
+            clock=clock,
+            zone=settings.zone,
+            command=settings.slack_command,
+        ),
     )
 
 

@@ -22,7 +22,8 @@ from storage.models import (
 )
 from storage.queries import customers as customer_queries
 from storage.queries import invitations as invitation_queries
-from storage.session import run_statements, run_unit
+from storage.queries.invitations import state_of
+from storage.session import run_unit
 from surveys import events
 from surveys.engine import Inbound
 from surveys.replies import Prompt, Reply
@@ -211,9 +212,10 @@ def open_survey(
             invitation.survey_key, language
         )
         session.add(invitation)
-        prompt = deps.surveys.prompt_for(invitation, invitation.current_step)
-        invitation_queries.set_status(
-            session=session, invitation=invitation, status=InvitationStatus.SENT, now=deps.clock()
+        prompt = deps.surveys.prompt_for(state_of(invitation), invitation.current_step)
+        session.flush()
+        invitation_queries.record_sent(
+            session=session, sent=[(invitation_id, None, None)], now=deps.clock()
         )
         return OpenSurvey(invitation_id, owner.id, chat_id, prompt)
 
@@ -240,10 +242,10 @@ def next_after_tap(reply: Reply) -> Prompt:
 
 
 def tap(deps: Deps, chat_id: int, data: str, *, language_code: str | None = None) -> Reply:
-    return run_statements(
+    return run_unit(
         deps.db,
-        lambda connection: deps.surveys.on_button(
-            connection, Inbound(chat_id=chat_id, language_code=language_code), data
+        lambda session: deps.surveys.on_button(
+            session, Inbound(chat_id=chat_id, language_code=language_code), data
         ),
     )
 
@@ -256,10 +258,10 @@ def say(
     update_id: int | None = None,
     language_code: str | None = None,
 ) -> Reply:
-    return run_statements(
+    return run_unit(
         deps.db,
-        lambda connection: deps.surveys.on_text(
-            connection,
+        lambda session: deps.surveys.on_text(
+            session,
             Inbound(chat_id=chat_id, language_code=language_code, update_id=update_id),
             text,
         ),

@@ -103,7 +103,7 @@ def test_claiming_an_invitation_succeeds_once_and_fails_the_second_time(
     db: Engine, invitation: SurveyInvitation, clock: FakeClock
 ) -> None:
     def claim(session: Session) -> list[int]:
-        return delivering.claim_due(session.connection(), now=clock(), limit=10)
+        return delivering.claim_due(session=session, now=clock(), limit=10)
 
     assert run_unit(db, claim) == [invitation.id]
     clock.advance(seconds=1)
@@ -119,7 +119,7 @@ def test_invitation_not_yet_due_is_not_claimed(
     claimed = run_unit(
         db,
         lambda session: delivering.claim_due(
-            session.connection(), now=clock() - timedelta(seconds=1), limit=10
+            session=session, now=clock() - timedelta(seconds=1), limit=10
         ),
     )
 
