@@ -41,8 +41,8 @@ from surveys.quiet_hours import QuietHours
 
 log = logging.getLogger(__name__)
 
-# The PTB application with the default context types (the handlers use no custom ones).
-TelegramApplication = Application[Any, ContextTypes.DEFAULT_TYPE, Any, Any, Any, Any]
+# The PTB application with churnbot's context type (`context.services` in the handlers).
+TelegramApplication = Application[Any, ChurnContext, Any, Any, Any, Any]
 
 DELIVERY_JOB_ID = "deliver-invitations"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]

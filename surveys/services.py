@@ -21,7 +21,7 @@ from storage.queries import alerts as alert_queries
 from storage.session import GroupWriter, transact
 from surveys import events
 from surveys.accounts import Accounts
-from surveys.definition import SurveyDefinition
+from surveys.definition import SurveyDefinition, SurveyRoles
 from surveys.engine import Inbound, SurveyEngine
 from surveys.i18n import Messages, pick_language
 from surveys.replies import Reply
@@ -187,9 +187,12 @@ class ReportService:
 class AlertService:
     """The state of each real-time alert: claimed before it is posted, then recorded."""
 
-    def __init__(self, *, db: Engine, clock: Clock, max_attempts: int = 3) -> None:
+    def __init__(
+        self, *, db: Engine, clock: Clock, roles: SurveyRoles, max_attempts: int = 3
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._roles = roles
         self._max_attempts = max_attempts
 
     async def claim(self, invitation_id: int) -> Alert | None:
@@ -197,7 +200,7 @@ class AlertService:
         post or another caller has it."""
         now = self._clock()
         return await transact(
-            self._db, lambda session: claim_alert(session, invitation_id, now=now)
+            self._db, lambda session: claim_alert(session, invitation_id, self._roles, now=now)
         )
 
     async def posted(self, invitation_id: int, *, channel: str, message_ts: str) -> None:
@@ -246,7 +249,7 @@ class AlertService:
                 if stored and stored.channel and stored.message_ts
                 else None
             )
-            return alert_for(session, invitation_id), found
+            return alert_for(session, invitation_id, self._roles), found
 
         return await transact(self._db, work)
 
@@ -296,7 +299,7 @@ def build_services(
         accounts=AccountService(db=db, accounts=accounts),
         events=EventService(db=db, definitions=engine.surveys),
         reports=ReportService(db=db, definitions=engine.surveys, zone=zone, command=command),
-        alerts=AlertService(db=db, clock=clock),
+        alerts=AlertService(db=db, clock=clock, roles=SurveyRoles.of(engine.surveys)),
         messages=engine.messages,
         clock=clock,
         writer=writer,

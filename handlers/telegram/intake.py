@@ -22,6 +22,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from telegram import Update
 from telegram.error import (
@@ -50,7 +51,7 @@ class BoundedPolling:
 
     def __init__(
         self,
-        application: Application,
+        application: Application[Any, Any, Any, Any, Any, Any],
         *,
         bound: int = INTAKE_BOUND,
         allowed_updates: Sequence[str] | None = None,

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -31,7 +32,9 @@ def webhook_path(secret_token: str) -> str:
     return "/telegram/" + hashlib.sha256(secret_token.encode()).hexdigest()[:24]
 
 
-def routes(application: Application, secret_token: str) -> list[Route]:
+def routes(
+    application: Application[Any, Any, Any, Any, Any, Any], secret_token: str
+) -> list[Route]:
     async def receive(request: Request) -> Response:
         """Check Telegram's secret header, then queue the update for the handlers."""
         supplied = request.headers.get(SECRET_HEADER, "")

@@ -17,7 +17,6 @@ from storage.models import (
     Answer,
     AnswerClassification,
     Customer,
-    InvitationStatus,
     SurveyInvitation,
 )
 from storage.queries import customers as customer_queries

@@ -83,7 +83,7 @@ def test_reason_button_alone_is_classified_with_full_confidence(
         session.flush()
         classify_answer(session=session, answer=answer, classifier=classifier)
         session.commit()
-        row = queries.get_classification(session=session, answer_id=answer.id)  # type: ignore[arg-type]
+        row = session.get(AnswerClassification, answer.id)
         assert row is not None
         assert (row.category, row.confidence, row.method, row.sentiment) == (
             "price",
