@@ -319,14 +319,17 @@ def reclassify_command(
     from storage.clock import as_utc
     from storage.db import make_engine, upgrade
     from surveys.classification.service import reclassify
+    from surveys.definition import SurveyRoles, load_definitions
 
     settings = load_settings()
+    roles = SurveyRoles.of(load_definitions(settings.survey_definitions_dir))
     engine = make_engine(settings.database_url)
     upgrade(engine)
     with Session(engine) as session:
         count = reclassify(
             session=session,
             classifier=Classifier.load(),
+            roles=roles,
             since=as_utc(since) if since is not None else None,
         )
         session.commit()

@@ -13,7 +13,7 @@ from storage.session import run_unit
 from surveys.accounts import Accounts
 from surveys.classification import Classifier
 from surveys.classification.service import ClassifyOnArrival
-from surveys.definition import load_definitions
+from surveys.definition import SurveyRoles, load_definitions
 from surveys.engine import SurveyEngine
 from surveys.i18n import Messages
 from surveys.keyring import signing_key
@@ -38,7 +38,7 @@ def build_deps(settings: Settings, *, clock: Clock = utcnow, migrate: bool = Tru
         messages=messages,
         key=key,
         clock=clock,
-        on_answer=ClassifyOnArrival(classifier),
+        on_answer=ClassifyOnArrival(classifier, SurveyRoles.of(definitions)),
     )
     accounts = Accounts(messages=messages, key=key, clock=clock)
     return Deps(

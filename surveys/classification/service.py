@@ -23,14 +23,18 @@ from surveys.classification.model import (
     Classification,
     Method,
 )
+from surveys.definition import SurveyRoles
 
 logger = logging.getLogger(__name__)
 
-REASON_QUESTION = "reason"
-
 
 def classify_answer(
-    *, session: Session, answer: Answer, classifier: Classifier, fresh: bool = False
+    *,
+    session: Session,
+    answer: Answer,
+    classifier: Classifier,
+    roles: SurveyRoles,
+    fresh: bool = False,
 ) -> Classification | None:
     """Classify a stored answer and save the result, replacing its label unless `fresh`
     (the caller commits). The answer path does the same through `ClassifyOnArrival`.
@@ -39,14 +43,17 @@ def classify_answer(
     confidence. Free text is classified; when the same invitation has a reason choice other
     than "other", that choice stays the primary category and the text adds sentiment and
     secondary categories. Answers with only a number (CSAT scores) get no classification.
+    Which question is the reason one is the survey's `role: reason` (`roles`).
     """
     if answer.id is None:
         session.flush()
     assert answer.id is not None
+    reason_key = _reason_key(roles, answer.survey_key)
+    is_reason = answer.question_key == reason_key
     reason = None
-    if answer.question_key != REASON_QUESTION and answer.invitation_id is not None:
+    if reason_key is not None and not is_reason and answer.invitation_id is not None:
         stored = queries.reason_answer(
-            session=session, invitation_id=answer.invitation_id, question_key=REASON_QUESTION
+            session=session, invitation_id=answer.invitation_id, question_key=reason_key
         )
         if stored is not None and stored.id != answer.id:
             reason = stored.choice_key
@@ -54,7 +61,7 @@ def classify_answer(
         session,
         classifier,
         answer_id=answer.id,
-        question_key=answer.question_key,
+        is_reason=is_reason,
         choice_key=answer.choice_key,
         text=answer.text,
         language=answer.language,
@@ -68,7 +75,7 @@ def _label(
     classifier: Classifier,
     *,
     answer_id: int,
-    question_key: str,
+    is_reason: bool,
     choice_key: str | None,
     text: str | None,
     language: str | None,
@@ -79,7 +86,7 @@ def _label(
     result = classification_for(
         classifier,
         answer_id=answer_id,
-        question_key=question_key,
+        is_reason=is_reason,
         choice_key=choice_key,
         text=text,
         language=language,
@@ -100,18 +107,19 @@ def classification_for(
     classifier: Classifier,
     *,
     answer_id: int | None,
-    question_key: str,
+    is_reason: bool,
     choice_key: str | None,
     text: str | None,
     language: str | None,
     reason_choice: str | None,
 ) -> Classification | None:
-    """The label of one answer, given the invitation's reason choice (if another answer).
+    """The label of one answer (`is_reason`: the answer to its survey's reason question),
+    given the invitation's reason choice when this is another answer.
 
     None for answers with nothing to classify (a bare score, an empty text).
     """
     text = (text or "").strip()
-    if question_key == REASON_QUESTION and choice_key and not text:
+    if is_reason and choice_key and not text:
         if choice_key not in CATEGORIES:
             logger.warning("answer %s has unknown reason choice %r", answer_id, choice_key)
             return None
@@ -125,7 +133,7 @@ def classification_for(
         )
     if not text:
         return None
-    choice = choice_key if question_key == REASON_QUESTION else reason_choice
+    choice = choice_key if is_reason else reason_choice
     return classifier.classify(text, language=language, choice=choice)
 
 
@@ -196,7 +204,13 @@ def _stored_model(session: Session, stamp: tuple[int, str]) -> LearnedModel:
     return LearnedModel.from_bytes(data)
 
 
-def reclassify(*, session: Session, classifier: Classifier, since: datetime | None = None) -> int:
+def reclassify(
+    *,
+    session: Session,
+    classifier: Classifier,
+    roles: SurveyRoles,
+    since: datetime | None = None,
+) -> int:
     """Re-run the classifier over stored answers; corrections stay and keep winning.
 
     The instance's newest retrained model is used when there is one, and the classifier
@@ -207,7 +221,10 @@ def reclassify(*, session: Session, classifier: Classifier, since: datetime | No
     classifier = classifier.with_corrections(load_correction_memory(session=session))
     count = 0
     for answer in queries.iter_answers_to_classify(session=session, since=since):
-        if classify_answer(session=session, answer=answer, classifier=classifier) is not None:
+        labelled = classify_answer(
+            session=session, answer=answer, classifier=classifier, roles=roles
+        )
+        if labelled is not None:
             count += 1
     return count
 
@@ -223,7 +240,8 @@ class ClassifyOnArrival:
     lock.
     """
 
-    def __init__(self, classifier: Classifier) -> None:
+    def __init__(self, classifier: Classifier, roles: SurveyRoles) -> None:
+        self._roles = roles
         self._base = classifier
         self._classifier = classifier
         self._learned = classifier
@@ -239,11 +257,13 @@ class ClassifyOnArrival:
         answer: NewAnswer,
         answers: Sequence[StoredAnswer],
     ) -> Classification | None:
+        reason_key = _reason_key(self._roles, answer.survey_key)
+        is_reason = answer.question_key == reason_key
         reason = next(
             (
                 earlier.choice_key
                 for earlier in answers
-                if earlier.question_key == REASON_QUESTION and earlier.id != answer_id
+                if earlier.question_key == reason_key and earlier.id != answer_id
             ),
             None,
         )
@@ -254,14 +274,14 @@ class ClassifyOnArrival:
             session,
             classifier,
             answer_id=answer_id,
-            question_key=answer.question_key,
+            is_reason=is_reason,
             choice_key=answer.choice_key,
             text=answer.text,
             language=answer.language,
             reason_choice=reason,
             replace=False,
         )
-        teaching = reason if answer.question_key != REASON_QUESTION else answer.choice_key
+        teaching = answer.choice_key if is_reason else reason
         if teaching_text(answer.text) and teaching in CATEGORIES and teaching != "other":
             queries.insert_training_example(
                 session=session,
@@ -290,3 +310,9 @@ class ClassifyOnArrival:
                 self._learned = self._classifier.with_corrections(memory)
                 self._stamp = stamp
             return self._learned
+
+
+def _reason_key(roles: SurveyRoles, survey_key: str | None) -> str | None:
+    """The key of the survey's reason question (`role: reason`), if it has one."""
+    role = roles.reason_of(survey_key)
+    return role.reason_key if role is not None else None

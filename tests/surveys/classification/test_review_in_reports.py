@@ -42,7 +42,7 @@ def _unsure_exit(engine: Engine, classifier: Classifier) -> tuple[int, int]:
             "cust-1", "details", at(10), invitation=invitation, text="the app keeps crashing"
         )
         for answer in (reason, details):
-            classify_answer(session=session, answer=answer, classifier=unsure)
+            classify_answer(session=session, answer=answer, classifier=unsure, roles=ROLES)
         session.commit()
         return invitation.id, details.id  # type: ignore[return-value]
 

@@ -37,7 +37,10 @@ from surveys.classification.service import (
     relabel,
 )
 from surveys.classification.training import train
+from surveys.definition import ReasonRole, SurveyRoles, load_definitions
 from surveys.labels import effective_label
+
+ROLES = SurveyRoles.of(load_definitions())
 
 
 @pytest.fixture
@@ -81,7 +84,7 @@ def test_reason_button_alone_is_classified_with_full_confidence(
         )
         session.add(answer)
         session.flush()
-        classify_answer(session=session, answer=answer, classifier=classifier)
+        classify_answer(session=session, answer=answer, classifier=classifier, roles=ROLES)
         session.commit()
         row = session.get(AnswerClassification, answer.id)
         assert row is not None
@@ -94,6 +97,47 @@ def test_reason_button_alone_is_classified_with_full_confidence(
         assert row.classifier_version == classifier.version
 
 
+def test_a_surveys_own_reason_question_is_read_from_its_role_not_its_key(
+    engine: Engine, classifier: Classifier
+) -> None:
+    """A survey that exists only here names its reason question `why` and its details
+    `more`: the tap is the customer's own category, and the text keeps it as primary."""
+    roles = SurveyRoles(reasons=(ReasonRole("farewell", "why", "more"),))
+    with Session(engine) as session:
+        customer = Customer(external_id="farewell-1")
+        session.add(customer)
+        session.flush()
+        invitation = SurveyInvitation(customer_id=customer.id, survey_key="farewell")  # type: ignore[arg-type]
+        session.add(invitation)
+        session.flush()
+        common = {
+            "customer_id": customer.id,
+            "invitation_id": invitation.id,
+            "survey_key": "farewell",
+        }
+        tapped = Answer(question_key="why", choice_key="competitor", **common)  # type: ignore[arg-type]
+        session.add(tapped)
+        session.flush()
+        by_button = classify_answer(
+            session=session, answer=tapped, classifier=classifier, roles=roles
+        )
+        written = Answer(question_key="more", text="it is all fine, just moving on", **common)  # type: ignore[arg-type]
+        session.add(written)
+        session.flush()
+        by_text = classify_answer(
+            session=session, answer=written, classifier=classifier, roles=roles
+        )
+        shipped = classify_answer(
+            session=session, answer=tapped, classifier=classifier, roles=ROLES
+        )
+    assert by_button is not None
+    assert (by_button.category, by_button.confidence) == ("competitor", 1.0)
+    assert by_text is not None
+    assert by_text.category == "competitor"
+    # Under the shipped surveys `farewell` has no reason question: the bare tap is no text.
+    assert shipped is None
+
+
 def test_details_text_keeps_the_reason_choice_as_primary(
     engine: Engine, classifier: Classifier
 ) -> None:
@@ -103,6 +147,7 @@ def test_details_text_keeps_the_reason_choice_as_primary(
             Answer(
                 customer_id=customer_id,
                 invitation_id=invitation_id,
+                survey_key="exit",
                 question_key="reason",
                 choice_key="price",
             )
@@ -110,12 +155,13 @@ def test_details_text_keeps_the_reason_choice_as_primary(
         details = Answer(
             customer_id=customer_id,
             invitation_id=invitation_id,
+            survey_key="exit",
             question_key="details",
             text="And the app crashes every day!!",
         )
         session.add(details)
         session.flush()
-        row = classify_answer(session=session, answer=details, classifier=classifier)
+        row = classify_answer(session=session, answer=details, classifier=classifier, roles=ROLES)
         assert row is not None
         assert row.category == "price"
         assert row.method == "customer_choice"
@@ -129,6 +175,7 @@ def test_other_choice_lets_the_text_decide(engine: Engine, classifier: Classifie
             Answer(
                 customer_id=customer_id,
                 invitation_id=invitation_id,
+                survey_key="exit",
                 question_key="reason",
                 choice_key="other",
             )
@@ -136,12 +183,13 @@ def test_other_choice_lets_the_text_decide(engine: Engine, classifier: Classifie
         details = Answer(
             customer_id=customer_id,
             invitation_id=invitation_id,
+            survey_key="exit",
             question_key="details",
             text="We moved everything to Asana",
         )
         session.add(details)
         session.flush()
-        row = classify_answer(session=session, answer=details, classifier=classifier)
+        row = classify_answer(session=session, answer=details, classifier=classifier, roles=ROLES)
         assert row is not None
         assert row.category == "competitor"
 
@@ -149,7 +197,10 @@ def test_other_choice_lets_the_text_decide(engine: Engine, classifier: Classifie
 def test_numeric_only_answer_is_not_classified(engine: Engine, classifier: Classifier) -> None:
     with Session(engine) as session:
         answer = _answer(session, question_key="csat", numeric_value=4)
-        assert classify_answer(session=session, answer=answer, classifier=classifier) is None
+        assert (
+            classify_answer(session=session, answer=answer, classifier=classifier, roles=ROLES)
+            is None
+        )
 
 
 def test_unsolicited_feedback_is_classified_on_its_own(
@@ -157,7 +208,7 @@ def test_unsolicited_feedback_is_classified_on_its_own(
 ) -> None:
     with Session(engine) as session:
         answer = _answer(session, question_key="feedback", text="zu teuer geworden")
-        row = classify_answer(session=session, answer=answer, classifier=classifier)
+        row = classify_answer(session=session, answer=answer, classifier=classifier, roles=ROLES)
         assert row is not None
         assert (row.category, row.language, row.needs_review) == ("price", "de", False)
 
@@ -165,9 +216,9 @@ def test_unsolicited_feedback_is_classified_on_its_own(
 def test_saving_twice_updates_the_same_row(engine: Engine, classifier: Classifier) -> None:
     with Session(engine) as session:
         answer = _answer(session, question_key="feedback", text="too expensive")
-        classify_answer(session=session, answer=answer, classifier=classifier)
+        classify_answer(session=session, answer=answer, classifier=classifier, roles=ROLES)
         answer.text = "the app keeps crashing"
-        row = classify_answer(session=session, answer=answer, classifier=classifier)
+        row = classify_answer(session=session, answer=answer, classifier=classifier, roles=ROLES)
         session.commit()
         assert row is not None
         assert row.category == "bugs_reliability"
@@ -181,7 +232,7 @@ def test_correction_overrides_the_automatic_label_and_keeps_who_and_when(
 ) -> None:
     with Session(engine) as session:
         answer = _answer(session, question_key="feedback", text="they changed everything")
-        classify_answer(session=session, answer=answer, classifier=classifier)
+        classify_answer(session=session, answer=answer, classifier=classifier, roles=ROLES)
         relabel(session=session, answer_id=answer.id, category="felt_ignored", corrected_by="ann")  # type: ignore[arg-type]
         session.commit()
         label = effective_label(session=session, answer_id=answer.id)  # type: ignore[arg-type]
@@ -213,7 +264,7 @@ def test_reclassify_keeps_corrections_and_teaches_similar_answers(
         relabel(session=session, answer_id=corrected.id, category="felt_ignored", corrected_by="m")  # type: ignore[arg-type]
         session.commit()
         assert len(load_correction_memory(session=session)) == 1
-        count = reclassify(session=session, classifier=classifier)
+        count = reclassify(session=session, classifier=classifier, roles=ROLES)
         session.commit()
         assert count == 2
         row = session.get(AnswerClassification, similar.id)
@@ -232,7 +283,7 @@ def test_reclassify_since_skips_older_answers(engine: Engine, classifier: Classi
         _answer(session, question_key="feedback", text="new and too expensive")
         session.commit()
         since = utcnow() - timedelta(days=1)
-        assert reclassify(session=session, classifier=classifier, since=since) == 1
+        assert reclassify(session=session, classifier=classifier, roles=ROLES, since=since) == 1
 
 
 def _arrive(
@@ -248,7 +299,11 @@ def _arrive(
         customer_id = _answer(session, question_key="feedback", text="seed").customer_id
         session.commit()
     answer = NewAnswer(
-        customer_id=customer_id, question_key=question_key, text=text, answered_at=utcnow()
+        customer_id=customer_id,
+        question_key=question_key,
+        text=text,
+        answered_at=utcnow(),
+        survey_key="exit",
     )
 
     def work(session: Session) -> str:
@@ -273,7 +328,7 @@ def _arrive(
 def test_answers_arriving_after_each_new_correction_follow_it(
     engine: Engine, classifier: Classifier
 ) -> None:
-    hook = ClassifyOnArrival(classifier)
+    hook = ClassifyOnArrival(classifier, ROLES)
     first = "the new dashboard hides our weekly numbers"
     second = "nobody from your team called us back about the contract"
     assert _arrive(engine, hook, first + "!") != "felt_ignored"
@@ -303,7 +358,7 @@ def _examples(engine: Engine) -> list[tuple[str, str, str | None, str]]:
 def test_text_next_to_a_tapped_reason_is_kept_as_a_training_example(
     engine: Engine, classifier: Classifier
 ) -> None:
-    hook = ClassifyOnArrival(classifier)
+    hook = ClassifyOnArrival(classifier, ROLES)
     tapped = (StoredAnswer(id=10_000, question_key="reason", choice_key="felt_ignored"),)
     category = _arrive(
         engine, hook, "you never once checked in on us", question_key="details", answers=tapped
@@ -357,7 +412,7 @@ def test_low_confidence_answers_are_stored_as_needing_review(
     unsure.review_below = 1.01
     with Session(engine) as session:
         answer = _answer(session, question_key="feedback", text="too expensive")
-        row = classify_answer(session=session, answer=answer, classifier=unsure)
+        row = classify_answer(session=session, answer=answer, classifier=unsure, roles=ROLES)
         session.commit()
         assert row is not None
         assert row.needs_review is True
@@ -371,7 +426,7 @@ def _everything_is(category: str, examples: list[Example]) -> bytes:
 def test_a_model_stored_by_retrain_is_used_on_the_next_answer_without_restart(
     engine: Engine, classifier: Classifier, small_corpus: list[Example]
 ) -> None:
-    hook = ClassifyOnArrival(classifier)
+    hook = ClassifyOnArrival(classifier, ROLES)
     assert _arrive(engine, hook, "too expensive") == "price"
     data = _everything_is("competitor", small_corpus[:60])
     with Session(engine) as session:
@@ -383,7 +438,7 @@ def test_a_model_stored_by_retrain_is_used_on_the_next_answer_without_restart(
     with Session(engine) as session:
         answer = _answer(session, question_key="feedback", text="way too expensive")
         session.commit()
-        reclassify(session=session, classifier=classifier)
+        reclassify(session=session, classifier=classifier, roles=ROLES)
         session.commit()
         row = session.get(AnswerClassification, answer.id)
         assert row is not None
@@ -398,7 +453,7 @@ def test_a_stored_model_with_a_wrong_checksum_is_refused(
         queries.save_model(session=session, version="x", sha256="0" * 64, data=data, figures={})
         session.commit()
         with pytest.raises(ValueError, match="sha256"):
-            reclassify(session=session, classifier=classifier)
+            reclassify(session=session, classifier=classifier, roles=ROLES)
 
 
 def test_retrain_refuses_a_worse_model_unless_forced(
