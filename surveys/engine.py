@@ -168,7 +168,7 @@ class SurveyEngine:
                 (a.choice_key for a in answers if a.question_key == offers.question), None
             )
             if chosen in offers.by_choice:
-                text = f"{text}\n\n{localize(offers.by_choice[chosen], language)}"
+                text = f"{text}\n\n{localize(offers.by_choice[chosen].text, language)}"
         return text
 
     # Starting --------------------------------------------------------------------------
