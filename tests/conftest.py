@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine, text
 from bot.context import Deps
 from bot.settings import Settings
 from bot.wiring import build_deps
+from tests.auxil.stripe_api import StripeServer
 
 # Opt in to PTB 22's timedelta `retry_after` (what the sender expects) before telegram loads.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -77,6 +78,13 @@ def postgres_database_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh PostgreSQL schema, for tests about several instances sharing one database."""
     with _postgres_schema(postgres_admin_url) as url:
         yield url
+
+
+@pytest.fixture
+def stripe_server() -> Iterator[StripeServer]:
+    """A fresh Stripe API stand-in per test on a free port (STRIPE_API_BASE_URL: .base)."""
+    with StripeServer() as server:
+        yield server
 
 
 class FakeClock:

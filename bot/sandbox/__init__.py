@@ -81,6 +81,10 @@ def sandbox_settings(
         http_host=SANDBOX_HOST,
         database_url=database_url or SANDBOX_DATABASE_URL,
         quiet_hours="",
+        # Never the production Stripe account from the sandbox.
+        stripe_webhook_secret=None,
+        stripe_api_key=None,
+        stripe_winback_coupon=None,
     )
     if "log_level" not in explicit:
         values["log_level"] = "WARNING"
