@@ -23,11 +23,12 @@ from starlette.routing import BaseRoute
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
+from bot import saves as save_wiring
 from bot.context import Deps
 from bot.settings import Settings, SettingsError
 from bot.slack_wiring import SlackParts, alert_for_invitation, build_slack
 from handlers.http import events_api, health
-from handlers.telegram import admin, customer, webhook
+from handlers.telegram import admin, customer, offers, webhook
 from handlers.telegram.intake import BoundedPolling
 from handlers.telegram.pacing import PacedRateLimiter
 from handlers.telegram.request import AiohttpRequest
@@ -40,6 +41,7 @@ from surveys.quiet_hours import QuietHours
 log = logging.getLogger(__name__)
 
 DELIVERY_JOB_ID = "deliver-invitations"
+SAVES_KEY = "churnbot.saves"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
@@ -76,6 +78,11 @@ def build_application(
     application = builder.build()
     # Admin commands first: the customer handlers answer every unknown command with help.
     admin.register(application, deps)
+    # Offer buttons before the customer handlers' catch-all button handler. Accepted offers
+    # are applied by the save desk (wired in `serve`; the sweep applies them otherwise).
+    saves = save_wiring.build_save_desk(deps, application.bot, slack)
+    application.bot_data[SAVES_KEY] = saves
+    offers.register(application, deps.db, deps.offers, on_accepted=saves.process)
 
     async def completed(invitation_id: int) -> None:
         await alert_for_invitation(deps, slack, invitation_id)
@@ -295,6 +302,7 @@ async def serve(
         else:
             polling = BoundedPolling(application, allowed_updates=ALLOWED_UPDATES)
             await polling.start(drop_pending_updates=False)
+        save_wiring.add_job(scheduler, application.bot_data[SAVES_KEY], deps.clock())
         scheduler.start()
         if slack is not None:
             await slack.start(scheduler)

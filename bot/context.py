@@ -13,6 +13,7 @@ from surveys.accounts import Accounts
 from surveys.classification import Classifier
 from surveys.definition import SurveyDefinition
 from surveys.engine import SurveyEngine
+from surveys.offers import OfferDesk
 
 
 @dataclass(frozen=True)
@@ -28,3 +29,4 @@ class Deps:
     accounts: Accounts
     classifier: Classifier
     metrics: Metrics
+    offers: OfferDesk

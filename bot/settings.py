@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     stripe_api_key: SecretStr | None = None
     stripe_api_base_url: str = "https://api.stripe.com"
     stripe_winback_coupon: str | None = None
+    save_webhook_url: str | None = None
+    save_webhook_secret: SecretStr | None = None
 
     @field_validator(
         "telegram_bot_token",
@@ -116,6 +118,8 @@ class Settings(BaseSettings):
         "stripe_webhook_secret",
         "stripe_api_key",
         "stripe_winback_coupon",
+        "save_webhook_url",
+        "save_webhook_secret",
         mode="before",
     )
     @classmethod
@@ -218,6 +222,18 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("save_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @property
+    def stripe_enabled(self) -> bool:
+        """Whether churnbot calls Stripe (STRIPE_API_KEY set)."""
+        return bool(self.stripe_api_key and self.stripe_api_key.get_secret_value().strip())
+
     @property
     def file_base_url(self) -> str:
         """The Bot API file URL matching the API base (PTB needs both)."""
@@ -248,6 +264,7 @@ class Settings(BaseSettings):
             self.slack_app_token,
             self.stripe_webhook_secret,
             self.stripe_api_key,
+            self.save_webhook_secret,
         )
         found = [value.get_secret_value().strip() for value in values if value is not None]
         password = make_url(self.database_url).password

@@ -17,6 +17,7 @@ from surveys.definition import load_definitions
 from surveys.engine import SurveyEngine
 from surveys.i18n import Messages
 from surveys.keyring import signing_key
+from surveys.offers import OfferDesk
 from surveys.signing import SigningKey
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,21 @@ def build_deps(settings: Settings, *, clock: Clock = utcnow, migrate: bool = Tru
     key = _secret(settings, engine)
     messages = Messages.load()
     classifier = Classifier.load()
+    offers = OfferDesk(
+        messages=messages,
+        key=key,
+        clock=clock,
+        winback_coupon=settings.stripe_winback_coupon,
+        billing_enabled=settings.stripe_enabled,
+        webhook_enabled=bool(settings.save_webhook_url),
+    )
     surveys = SurveyEngine(
         surveys=definitions,
         messages=messages,
         key=key,
         clock=clock,
         on_answer=ClassifyOnArrival(classifier),
+        closing_buttons=offers.closing_buttons,
     )
     accounts = Accounts(messages=messages, key=key, clock=clock)
     return Deps(
@@ -50,6 +60,7 @@ def build_deps(settings: Settings, *, clock: Clock = utcnow, migrate: bool = Tru
         accounts=accounts,
         classifier=classifier,
         metrics=Metrics(engine),
+        offers=offers,
     )
 
 

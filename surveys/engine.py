@@ -46,6 +46,9 @@ ANSWER_MARK = "✓"
 RECAP_CHARS = 120
 
 AnswerHook = Callable[..., object]
+# Buttons for the closing message (an offer's Accept / No thanks), given the connection and
+# the invitation, survey and answers as keywords; see surveys/offers.py.
+ClosingButtons = Callable[..., tuple[tuple[Button, ...], ...]]
 
 
 class InvitationView(Protocol):
@@ -96,8 +99,10 @@ class SurveyEngine:
         key: SigningKey,
         clock: Clock,
         on_answer: AnswerHook | None = None,
+        closing_buttons: ClosingButtons | None = None,
     ) -> None:
         self.surveys = surveys
+        self._closing_buttons = closing_buttons
         self.messages = messages
         self._key = key
         self._clock = clock
@@ -379,8 +384,15 @@ class SurveyEngine:
                 status=InvitationStatus.COMPLETED,
                 now=now,
             )
+            buttons = (
+                self._closing_buttons(
+                    connection, invitation=invitation, survey=survey, answers=answers
+                )
+                if self._closing_buttons is not None
+                else ()
+            )
             closing = Reply(
-                messages=(Prompt(self.closing_text(invitation, answers)),),
+                messages=(Prompt(self.closing_text(invitation, answers), buttons=buttons),),
                 completed=invitation.id,
             )
             return closing, answers
