@@ -39,7 +39,6 @@ def build_deps(settings: Settings, *, clock: Clock = utcnow, migrate: bool = Tru
         clock=clock,
         winback_coupon=settings.stripe_winback_coupon,
         billing_enabled=settings.stripe_enabled,
-        webhook_enabled=bool(settings.save_webhook_url),
     )
     surveys = SurveyEngine(
         surveys=definitions,

@@ -114,14 +114,12 @@ class OfferDesk:
         clock: Clock,
         winback_coupon: str | None = None,
         billing_enabled: bool = False,
-        webhook_enabled: bool = False,
     ) -> None:
         self.messages = messages
         self._key = key
         self._clock = clock
         self._winback_coupon = winback_coupon
         self._billing_enabled = billing_enabled
-        self._webhook_enabled = webhook_enabled
 
     def closing_buttons(
         self,
@@ -228,9 +226,8 @@ class OfferDesk:
                 now=now,
                 monthly_revenue=revenue,
                 team_notice=NoticeStatus.PENDING,
-                webhook_notice=(
-                    NoticeStatus.PENDING if self._webhook_enabled else NoticeStatus.NONE
-                ),
+                # Sent if SAVE_WEBHOOK_URL is set, dropped otherwise (see SaveDesk).
+                webhook_notice=NoticeStatus.PENDING,
             )
             key = "offer_team"
         if not decided:

@@ -225,3 +225,33 @@ async def test_a_forged_offer_button_changes_nothing(
     assert stripe.calls("subscriptions.update") == []
     assert _saved_alerts(slack_server) == []
     assert "Accept 30% off" in str(_message(bot.fake, closing["message_id"])["reply_markup"])
+
+
+async def test_an_offer_accepted_after_the_subscription_ended_is_told_honestly(
+    telegram_server: TelegramServer,
+    slack_server: SlackServer,
+    stripe_server: StripeServer,
+    database_url: str,
+) -> None:
+    stripe = stripe_server.fake
+    subscription_id = _cancelling_subscription(stripe)
+    async with _bot(telegram_server, slack_server, stripe_server, database_url) as bot:
+        closing = await _to_the_offer(bot, subscription_id)
+        stripe.end_subscription(subscription_id)
+
+        await _tap(bot.fake, closing, "Accept 30% off")
+        await slack_server.fake.async_wait_for(
+            lambda f: any("Follow up by hand" in m["text"] for m in f.messages(ALERTS_CHANNEL))
+        )
+        await bot.fake.async_wait_for(
+            lambda f: "couldn't apply your offer" in f.sent_messages(CHAT)[-1]["text"]
+        )
+
+    assert stripe.calls("subscriptions.update") == []
+    (follow_up,) = [
+        m["text"]
+        for m in slack_server.fake.messages(ALERTS_CHANNEL)
+        if "Follow up by hand" in m["text"]
+    ]
+    assert "the subscription has ended (canceled)" in follow_up
+    assert _saved_alerts(slack_server) == []
