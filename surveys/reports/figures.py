@@ -30,6 +30,7 @@ from sqlmodel import Session
 
 from storage.queries import figures as queries
 from surveys.reports.periods import Period
+from surveys.reports.saves import SaveFigures, save_figures
 from surveys.reports.text import EmergingReason, Quote, emerging_reasons, representative, scrub
 
 RECENT_DAYS = 30
@@ -245,6 +246,7 @@ class Figures:
     answered_exits: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
     needs_review: int = 0
+    saves: SaveFigures | None = None
 
     def reason(self, category: str) -> ReasonFigure | None:
         return next((reason for reason in self.reasons if reason.category == category), None)
@@ -403,4 +405,5 @@ def compute_figures(
         generated_at=now,
         answered_exits=total,
         needs_review=sum(1 for item in current if item.needs_review),
+        saves=save_figures(session=session, start=period.start, end=period.end),
     )

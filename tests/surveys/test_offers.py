@@ -3,11 +3,13 @@ when churnbot does not apply offers itself (no Stripe): a team alert and the web
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlmodel import select
 
+from bot.cli_reports import figures_json
 from bot.context import Deps
 from storage.models import Customer, NoticeStatus, OfferStatus, WinbackOffer
 from storage.queries import offers as offer_queries
@@ -15,6 +17,9 @@ from storage.session import run_unit
 from surveys import events
 from surveys.offers import OfferTap, SaveDesk
 from surveys.replies import Prompt
+from surveys.reports.figures import compute_figures
+from surveys.reports.periods import Period
+from surveys.reports.render import stats_text
 from tests.conftest import FakeClock
 from tests.surveys.helpers import OpenSurvey, button_data, next_after_tap, open_survey, tap
 
@@ -209,3 +214,35 @@ def test_save_months_count_offers_accepts_and_revenue(
     )
 
     assert (month.offered, month.accepted, month.saved, month.revenue_saved) == (1, 1, 1, 49.0)
+
+
+def test_stats_show_the_save_rate_and_the_revenue_saved(
+    deps: Deps, exit_for_cust42: OpenSurvey
+) -> None:
+    closing = _closing_after(deps, exit_for_cust42, "It's too expensive")
+    _press(deps, exit_for_cust42.chat_id, button_data(closing, "Accept 30% off"))
+    now = deps.clock()
+    period = Period(now - timedelta(days=30), now + timedelta(hours=1), "30d")
+
+    figures = run_unit(
+        deps.db, lambda session: compute_figures(session=session, period=period, now=now)
+    )
+
+    assert "Save rate: 100.0% (1 of 1 offer accepted), 49.00 USD a month saved" in (
+        stats_text(figures)
+    )
+    assert figures_json(figures)["saves"] == {
+        "offers_made": 1,
+        "offers_accepted": 1,
+        "saves": 1,
+        "save_rate": 100.0,
+        "revenue_saved_monthly": 49.0,
+        "months": [
+            {
+                "month": "2026-11",
+                "offers_made": 1,
+                "offers_accepted": 1,
+                "revenue_saved_monthly": 49.0,
+            }
+        ],
+    }
