@@ -27,7 +27,7 @@ from bot import saves as save_wiring
 from bot.context import Deps
 from bot.settings import Settings, SettingsError
 from bot.slack_wiring import SlackParts, alert_for_invitation, build_slack
-from handlers.http import events_api, health
+from handlers.http import events_api, health, stripe_webhook
 from handlers.telegram import admin, customer, offers, webhook
 from handlers.telegram.intake import BoundedPolling
 from handlers.telegram.pacing import PacedRateLimiter
@@ -264,6 +264,7 @@ async def serve(
     polling: BoundedPolling | None = None
     routes: list[BaseRoute] = [
         *events_api.routes(deps),
+        *stripe_webhook.routes(deps),
         *health.routes(deps, _probe(deps, application, scheduler)),
         *(slack.routes if slack else []),
     ]

@@ -60,6 +60,8 @@ class Customer(SQLModel, table=True):
     unreachable: bool = Field(default=False)
     plan: str | None = Field(default=None, max_length=100)
     monthly_revenue: float | None = Field(default=None)
+    # The Stripe customer (cus_…) this customer is, when Stripe reports events about them.
+    stripe_customer_id: str | None = Field(default=None, max_length=64, unique=True)
     attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     # Named by every deep link made for this customer: a link outlives nothing it was made
     # for, even when SQLite gives a later customer the id of an erased one.
@@ -366,3 +368,32 @@ class WinbackOffer(SQLModel, table=True):
     decided_at: datetime | None = Field(default=None)
     applied_at: datetime | None = Field(default=None)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class StripeEventStatus(enum.StrEnum):
+    """Whether a received Stripe event has reached the domain yet."""
+
+    PENDING = "pending"  # no churnbot customer matches its Stripe customer yet
+    APPLIED = "applied"  # mapped into the event intake (or found to need nothing)
+
+
+# One Stripe webhook event, recorded once by its id (Stripe retries and reorders them).
+class StripeEvent(SQLModel, table=True):
+    __tablename__ = "stripe_event"
+    __table_args__ = (
+        # Waiting events of one Stripe customer, applied oldest first once it is matched.
+        Index("ix_stripe_event_customer_status", "stripe_customer_id", "status", "created"),
+        # The newest event about one subscription or invoice (stale updates are dropped).
+        Index("ix_stripe_event_object_created", "object_id", "created"),
+    )
+
+    id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(max_length=100)
+    created: datetime
+    stripe_customer_id: str | None = Field(default=None, max_length=64)
+    object_id: str | None = Field(default=None, max_length=255)
+    status: str = Field(default=StripeEventStatus.PENDING, sa_type=String(16))
+    outcome: str | None = Field(default=None, max_length=200)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    received_at: datetime = Field(default_factory=utcnow)
+    applied_at: datetime | None = Field(default=None)

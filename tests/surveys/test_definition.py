@@ -121,7 +121,7 @@ def test_exit_survey_reasons_are_the_eleven_churn_categories() -> None:
     keys = [option.key for option in reason.options]
     assert len(keys) == 11
     assert sorted(keys) == sorted(CHURN_CATEGORIES)
-    assert exit_survey.triggers == ["subscription.cancelled"]
+    assert exit_survey.triggers == ["subscription.cancelled", "subscription.cancel_scheduled"]
 
 
 def test_valid_sample_definition_loads(tmp_path: Path) -> None:

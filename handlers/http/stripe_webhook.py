@@ -1,0 +1,93 @@
+"""`POST /api/stripe/webhook`: Stripe reports subscription and invoice events here.
+
+Every request is verified with the official library (`stripe.Webhook.construct_event`,
+five minutes' tolerance) before anything is read or stored: a bad or missing signature
+gets 400 and changes nothing. The domain records each event once by its id, so Stripe's
+retries and reorderings are harmless; the answer is 200 for anything verified, so Stripe
+stops retrying it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import stripe
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bot.context import Deps
+from storage.session import transact
+from surveys.billing import stripe_intake
+from surveys.inbound import UnacceptableJson, clean_json
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+TOLERANCE_SECONDS = 300
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def _body(request: Request) -> bytes | None:
+    """The raw body (the signature covers its exact bytes), or None past the limit."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_BODY_BYTES:
+            return None
+    return bytes(body)
+
+
+def routes(deps: Deps) -> list[Route]:
+    async def receive_stripe_event(request: Request) -> JSONResponse:
+        """Verify the signature, then record and apply the event in one transaction."""
+        secret = deps.settings.stripe_webhook_secret
+        if secret is None or not secret.get_secret_value():
+            return _error(503, "the Stripe webhook is disabled: set STRIPE_WEBHOOK_SECRET")
+        body = await _body(request)
+        if body is None:
+            return _error(413, f"body over {MAX_BODY_BYTES} bytes")
+        signature = request.headers.get("stripe-signature")
+        if not signature:
+            return _error(400, "missing Stripe-Signature header")
+        try:
+            stripe.Webhook.construct_event(
+                body, signature, secret.get_secret_value(), tolerance=TOLERANCE_SECONDS
+            )
+        except stripe.SignatureVerificationError:
+            log.warning("rejected a Stripe webhook request with a bad signature")
+            return _error(400, "signature verification failed")
+        except ValueError:
+            return _error(400, "malformed JSON")
+        try:
+            event = clean_json(json.loads(body))
+        except (UnacceptableJson, RecursionError, ValueError) as error:
+            return _error(400, f"unacceptable JSON: {error}")
+        notice = stripe_intake.notice_from_event(event) if isinstance(event, dict) else None
+        if notice is None:
+            deps.metrics.events_received.labels("stripe", "ignored").inc()
+            return JSONResponse({"received": True, "handled": False})
+        outcome = await transact(
+            deps.db,
+            lambda session: stripe_intake.receive(
+                session, notice, surveys=deps.definitions, now=deps.clock()
+            ),
+        )
+        deps.metrics.events_received.labels(
+            notice.type, "recorded" if outcome.recorded else "duplicate"
+        ).inc()
+        return JSONResponse(
+            {
+                "received": True,
+                "handled": True,
+                "id": outcome.event_id,
+                "duplicate": not outcome.recorded,
+                "outcome": outcome.outcome.value,
+            }
+        )
+
+    return [Route("/api/stripe/webhook", receive_stripe_event, methods=["POST"])]

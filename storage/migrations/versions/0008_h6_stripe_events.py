@@ -1,0 +1,59 @@
+"""stripe_event and customer.stripe_customer_id: Stripe as a second source of events
+
+Each Stripe webhook event is recorded once by its id, pending until a churnbot customer
+matches its Stripe customer, then applied through the event intake.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-06 02:55:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "stripe_event",
+        sa.Column("id", AutoString(length=255), nullable=False),
+        sa.Column("type", AutoString(length=100), nullable=False),
+        sa.Column("created", UTCDateTime(), nullable=False),
+        sa.Column("stripe_customer_id", AutoString(length=64), nullable=True),
+        sa.Column("object_id", AutoString(length=255), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("outcome", AutoString(length=200), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=True),
+        sa.Column("received_at", UTCDateTime(), nullable=False),
+        sa.Column("applied_at", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("stripe_event", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_stripe_event_customer_status",
+            ["stripe_customer_id", "status", "created"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_stripe_event_object_created", ["object_id", "created"], unique=False
+        )
+    with op.batch_alter_table("customer", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("stripe_customer_id", AutoString(length=64), nullable=True))
+        batch_op.create_unique_constraint("uq_customer_stripe_customer_id", ["stripe_customer_id"])
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("customer", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_customer_stripe_customer_id", type_="unique")
+        batch_op.drop_column("stripe_customer_id")
+    with op.batch_alter_table("stripe_event", schema=None) as batch_op:
+        batch_op.drop_index("ix_stripe_event_object_created")
+        batch_op.drop_index("ix_stripe_event_customer_status")
+    op.drop_table("stripe_event")
