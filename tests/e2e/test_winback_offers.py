@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import select
 
@@ -16,9 +18,18 @@ from bot.wiring import build_deps
 from storage.models import OfferStatus, WinbackOffer
 from storage.session import run_unit
 from surveys.events import SUBSCRIPTION_CANCELLED
+from surveys.reports.figures import compute_figures
+from surveys.reports.periods import Period
+from surveys.reports.render import stats_text
 from tests.auxil.factories import arecord, button_data, link_token
 from tests.auxil.slack_api import TOKEN, SlackServer
-from tests.auxil.stripe_api import API_KEY, WINBACK_COUPON, FakeStripe, StripeServer
+from tests.auxil.stripe_api import (
+    API_KEY,
+    WEBHOOK_SECRET,
+    WINBACK_COUPON,
+    FakeStripe,
+    StripeServer,
+)
 from tests.auxil.telegram_api import FakeTelegram, TelegramServer
 from tests.conftest import make_settings
 from tests.e2e.conftest import RunningBot, run_bot
@@ -255,3 +266,50 @@ async def test_an_offer_accepted_after_the_subscription_ended_is_told_honestly(
     ]
     assert "the subscription has ended (canceled)" in follow_up
     assert _saved_alerts(slack_server) == []
+
+
+async def test_the_whole_save_loop_from_a_cancellation_scheduled_in_stripe(
+    telegram_server: TelegramServer,
+    slack_server: SlackServer,
+    stripe_server: StripeServer,
+    database_url: str,
+) -> None:
+    stripe = stripe_server.fake
+    settings = {**_settings(stripe_server, slack_server), "stripe_webhook_secret": WEBHOOK_SECRET}
+    async with run_bot(telegram_server, database_url, **settings) as bot:
+        token = await asyncio.to_thread(link_token, bot.deps, CUSTOMER)
+        bot.fake.push_message(CHAT, f"/start {token}")
+        await bot.fake.async_wait_for_messages(CHAT, 1)
+        customer = stripe.create_customer(churnbot_customer_id=CUSTOMER)
+        created = stripe.create_subscription(customer["id"], unit_amount=4900)
+        subscription_id = str(created["data"]["object"]["id"])
+        scheduled = stripe.schedule_cancel(subscription_id)
+        async with httpx.AsyncClient(base_url=bot.http_url) as client:
+            for event in (created, scheduled):
+                body, headers = stripe.signed_delivery(event)
+                response = await client.post("/api/stripe/webhook", content=body, headers=headers)
+                assert response.status_code == 200, response.text
+
+        question = (await bot.fake.async_wait_for_messages(CHAT, 2))[-1]
+        await _tap(bot.fake, question, "too expensive")
+        await bot.fake.async_wait_for(lambda f: "Skip" in str(_message(f, question["message_id"])))
+        await _tap(bot.fake, _message(bot.fake, question["message_id"]), "Skip")
+        await bot.fake.async_wait_for(
+            lambda f: "Accept 30% off" in str(_message(f, question["message_id"]))
+        )
+        await _tap(bot.fake, _message(bot.fake, question["message_id"]), "Accept 30% off")
+        await slack_server.fake.async_wait_for(lambda _: bool(_saved_alerts(slack_server)))
+        now = datetime.now(UTC)
+        period = Period(now - timedelta(days=1), now + timedelta(hours=1), "1d")
+        figures = await asyncio.to_thread(
+            run_unit,
+            bot.deps.db,
+            lambda session: compute_figures(session=session, period=period, now=now),
+        )
+
+    assert _resumed_with_coupon(stripe, subscription_id)
+    (saved,) = _saved_alerts(slack_server)
+    assert "Revenue kept: 49.00 USD a month" in saved
+    assert "Save rate: 100.0% (1 of 1 offer accepted), 49.00 USD a month saved" in stats_text(
+        figures
+    )
