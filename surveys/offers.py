@@ -391,12 +391,13 @@ class SaveDesk:
     async def _tell_customer(self, context: OfferContext) -> bool:
         if self.customers is None or context.chat_id is None:
             return False
+        # Handed over here (not at the tap, whose reply said so): Stripe was configured when
+        # the offer was made and is not any more, so the team applies it.
         key = {
             OfferStatus.APPLIED: "offer_applied",
             OfferStatus.REFUSED: "offer_failed",
-        }.get(OfferStatus(context.offer.status))
-        if key is None:
-            return False  # handed over: the tap's own reply told them
+            OfferStatus.HANDED_OVER: "offer_team",
+        }[OfferStatus(context.offer.status)]
         await self.customers.tell(context.chat_id, self.messages.get(key, context.language))
         return True
 

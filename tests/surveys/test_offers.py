@@ -3,6 +3,7 @@ when churnbot does not apply offers itself (no Stripe): a team alert and the web
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -11,16 +12,23 @@ from sqlmodel import select
 
 from bot.cli_reports import figures_json
 from bot.context import Deps
-from storage.models import Customer, NoticeStatus, OfferStatus, WinbackOffer
+from bot.wiring import build_deps
+from storage.models import (
+    Customer,
+    NoticeStatus,
+    OfferStatus,
+    SurveyInvitation,
+    WinbackOffer,
+)
 from storage.queries import offers as offer_queries
 from storage.session import run_unit
 from surveys import events
-from surveys.offers import OfferTap, SaveDesk
+from surveys.offers import BillingUnavailable, OfferTap, SaveDesk
 from surveys.replies import Prompt
 from surveys.reports.figures import compute_figures
 from surveys.reports.periods import Period
 from surveys.reports.render import stats_text
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, make_settings
 from tests.surveys.helpers import OpenSurvey, button_data, next_after_tap, open_survey, tap
 
 OTHER_CHAT = 2002
@@ -246,3 +254,79 @@ def test_stats_show_the_save_rate_and_the_revenue_saved(
             }
         ],
     }
+
+
+class FlakyBilling:
+    """A billing that is unavailable `outages` times, then applies; records every call."""
+
+    def __init__(self, outages: int) -> None:
+        self.outages = outages
+        self.calls: list[dict[str, Any]] = []
+
+    async def apply(self, **call: Any) -> None:
+        self.calls.append(call)
+        if self.outages:
+            self.outages -= 1
+            raise BillingUnavailable("Stripe 503: try later")
+
+
+@pytest.fixture
+def stripe_deps(database_url: str, clock: FakeClock) -> Iterator[Deps]:
+    settings = make_settings(
+        database_url, stripe_api_key="sk_test_offers", stripe_winback_coupon="WINBACK30"
+    )
+    built = build_deps(settings, clock=clock)
+    yield built
+    built.db.dispose()
+
+
+async def test_billing_unavailable_is_retried_later_with_the_same_idempotency_key(
+    stripe_deps: Deps, clock: FakeClock
+) -> None:
+    deps = stripe_deps
+    survey = open_survey(deps, customer="cust-42", event_type=events.SUBSCRIPTION_CANCELLED)
+
+    def about_a_subscription(session: Any) -> None:
+        invitation = session.get(SurveyInvitation, survey.invitation_id)
+        invitation.subscription_ref = "sub_42"
+        session.add(invitation)
+
+    run_unit(deps.db, about_a_subscription)
+    closing = _closing_after(deps, survey, "It's too expensive")
+    pressed = _press(deps, survey.chat_id, button_data(closing, "Accept 30% off"))
+    billing, ports = FlakyBilling(outages=1), Recorder()
+    desk = SaveDesk(
+        db=deps.db,
+        clock=deps.clock,
+        messages=deps.surveys.messages,
+        billing=billing,
+        customers=ports,
+        team=ports,
+    )
+    assert pressed.accepted is not None
+    assert pressed.reply.messages[0].text == deps.surveys.messages.get("offer_accepted", "en")
+
+    await desk.process(pressed.accepted)
+    (offer,) = _offers(deps)
+    assert offer.status == OfferStatus.ACCEPTED
+    await desk.sweep()
+    assert len(billing.calls) == 1  # not due again yet
+    clock.advance(seconds=31)
+    await desk.sweep()
+
+    first, second = billing.calls
+    assert (
+        first
+        == second
+        == {
+            "subscription_ref": "sub_42",
+            "coupon": "WINBACK30",
+            "resume": True,
+            "idempotency_key": offer.idempotency_key,
+        }
+    )
+    (offer,) = _offers(deps)
+    assert (offer.status, offer.attempts) == (OfferStatus.APPLIED, 2)
+    assert ports.told == [(survey.chat_id, deps.surveys.messages.get("offer_applied", "en"))]
+    (alert,) = ports.posted
+    assert alert.startswith(":tada: Saved: *cust-42* accepted 30% off for 3 months")
