@@ -198,6 +198,10 @@ class OfferDesk:
         if offer is None:
             return OfferTap(Reply(toast=self.messages.get("invalid_button", language)))
         assert offer.id is not None
+        language = (
+            queries.invitation_language(session=session, invitation_id=offer.invitation_id)
+            or language
+        )
         now = self._clock()
         drop_buttons = (Edit(message_id=0),)
         if data.action == ButtonAction.OFFER_DECLINE:

@@ -104,6 +104,14 @@ def offer_of_chat(*, session: Session, offer_id: int, chat_id: int) -> WinbackOf
     return session.execute(statement).scalars().first()
 
 
+def invitation_language(*, session: Session, invitation_id: int) -> str | None:
+    """The language the survey spoke (the offer's replies speak it too)."""
+    statement = select(col(SurveyInvitation.language)).where(
+        col(SurveyInvitation.id) == invitation_id
+    )
+    return session.execute(statement).scalar_one_or_none()
+
+
 def decide(
     *,
     session: Session,

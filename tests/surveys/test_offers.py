@@ -330,3 +330,19 @@ async def test_billing_unavailable_is_retried_later_with_the_same_idempotency_ke
     assert ports.told == [(survey.chat_id, deps.surveys.messages.get("offer_applied", "en"))]
     (alert,) = ports.posted
     assert alert.startswith(":tada: Saved: *cust-42* accepted 30% off for 3 months")
+
+
+def test_the_offer_replies_speak_the_language_of_the_survey(deps: Deps) -> None:
+    survey = open_survey(
+        deps, customer="cust-de", event_type=events.SUBSCRIPTION_CANCELLED, language="de"
+    )
+    closing = _closing_after_in(deps, survey, "Zu teuer", skip="Überspringen")
+
+    pressed = _press(deps, survey.chat_id, button_data(closing, "Nein, danke"))
+
+    assert pressed.reply.messages[0].text == deps.surveys.messages.get("offer_declined", "de")
+
+
+def _closing_after_in(deps: Deps, survey: OpenSurvey, reason: str, *, skip: str) -> Prompt:
+    details = next_after_tap(tap(deps, survey.chat_id, button_data(survey.prompt, reason)))
+    return next_after_tap(tap(deps, survey.chat_id, button_data(details, skip)))
