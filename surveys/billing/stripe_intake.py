@@ -20,6 +20,7 @@ from storage.models import Answer, Customer, StripeEvent, StripeEventStatus
 from storage.queries import customers as customer_queries
 from storage.queries import stripe_events as stripe_queries
 from surveys import events
+from surveys.billing import notices
 from surveys.definition import SurveyDefinition
 
 CUSTOMER_ID_KEY = "churnbot_customer_id"
@@ -333,11 +334,19 @@ def _map(
             return Outcome.LOST_VOLUNTARY
         return Outcome.LOST_INVOLUNTARY
     if kind == StripeEventType.INVOICE_PAYMENT_FAILED:
-        record(
-            f"{notice.object_id}:payment_failed",
-            events.PAYMENT_FAILED,
-            _invoice_data(obj),
-        )
+        data = _invoice_data(obj)
+        recorded = record(f"{notice.object_id}:payment_failed", events.PAYMENT_FAILED, data)
+        if recorded.recorded and notice.object_id is not None:
+            assert customer.id is not None
+            amount = data.get("amount_due")
+            notices.queue_payment_failed(
+                session,
+                customer_id=customer.id,
+                invoice_id=notice.object_id,
+                link=data.get("hosted_invoice_url"),
+                amount=f"{amount:,.2f} {data['currency']}" if amount is not None else None,
+                now=now,
+            )
         return Outcome.PAYMENT_FAILED
     if kind == StripeEventType.INVOICE_PAID:
         failed = notice.object_id is not None and stripe_queries.applied_exists(
