@@ -161,6 +161,31 @@ def receive(
     return ReceiveOutcome(notice.id, recorded=True, outcome=outcome)
 
 
+def link_customer(
+    session: Session,
+    *,
+    event_id: str,
+    stripe_customer_id: str,
+    churnbot_customer_id: str,
+    surveys: dict[str, SurveyDefinition],
+    now: datetime,
+) -> Outcome:
+    """Match a Stripe customer found by its own metadata (read from Stripe's API) to the
+    churnbot customer it names, applying its waiting events; the outcome of `event_id`."""
+    upsert = events.EventInput(
+        event_id=f"stripe:{stripe_customer_id}:linked:{event_id}",
+        type=events.CUSTOMER_UPSERTED,
+        customer_id=churnbot_customer_id.strip()[:200],
+        occurred_at=now,
+        data={"stripe_customer_id": stripe_customer_id},
+    )
+    events.record_event(session, upsert, surveys=surveys, now=now)
+    row = session.get(StripeEvent, event_id)
+    if row is None or row.outcome not in set(Outcome):
+        return Outcome.WAITING
+    return Outcome(row.outcome)
+
+
 def apply_waiting(
     session: Session,
     *,

@@ -286,3 +286,30 @@ async def test_a_failed_payment_sends_its_link_once_per_invoice_in_the_customers
     assert len(sent) == 1
     assert invoice["hosted_invoice_url"] in sent[0]["text"]
     assert "49.00 USD" in sent[0]["text"]
+
+
+async def test_a_customer_named_only_in_stripes_customer_metadata_is_matched_through_the_api(
+    telegram_server: TelegramServer, database_url: str
+) -> None:
+    with StripeServer(FakeStripe(clock=_ticking())) as stripe_server:
+        fake = stripe_server.fake
+        customer = fake.create_customer(churnbot_customer_id="cust-api")
+        created = fake.create_subscription(customer["id"], metadata={})
+        # Subscriptions made elsewhere carry no churnbot metadata of their own.
+        created["data"]["object"]["metadata"] = {}
+        async with run_bot(
+            telegram_server,
+            database_url,
+            stripe_webhook_secret=WEBHOOK_SECRET,
+            stripe_api_key=API_KEY,
+            stripe_api_base_url=stripe_server.base,
+        ) as running:
+            response = await _deliver(running, fake, created)
+            stored = await _query(
+                running,
+                lambda s: s.exec(select(Customer).where(Customer.external_id == "cust-api")).one(),
+            )
+
+    assert response.json()["outcome"] == "subscription started"
+    assert [c.operation for c in fake.calls()] == ["customers.retrieve"]
+    assert stored.stripe_customer_id == customer["id"]
