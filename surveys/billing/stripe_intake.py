@@ -9,6 +9,7 @@ naming `metadata.churnbot_customer_id`). The mapping is documented in docs/strip
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,6 +25,7 @@ from surveys.billing import notices
 from surveys.definition import SurveyDefinition
 
 CUSTOMER_ID_KEY = "churnbot_customer_id"
+STRIPE_CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9]{1,60}")
 
 
 class StripeEventType(StrEnum):
@@ -184,6 +186,32 @@ def link_customer(
     if row is None or row.outcome not in set(Outcome):
         return Outcome.WAITING
     return Outcome(row.outcome)
+
+
+def customer_for_link(
+    session: Session,
+    *,
+    customer_id: str,
+    surveys: dict[str, SurveyDefinition],
+    now: datetime,
+) -> Customer:
+    """The customer `churnbot link` makes a link for. A Stripe customer id (`cus_…`) names
+    the customer matched to it, or becomes one, applying the events that waited for it."""
+    if STRIPE_CUSTOMER_ID.fullmatch(customer_id):
+        known = stripe_queries.customer_by_stripe_id(
+            session=session, stripe_customer_id=customer_id
+        )
+        if known is not None:
+            return known
+        upsert = events.EventInput(
+            event_id=f"stripe:{customer_id}:link",
+            type=events.CUSTOMER_UPSERTED,
+            customer_id=customer_id,
+            occurred_at=now,
+            data={"stripe_customer_id": customer_id},
+        )
+        events.record_event(session, upsert, surveys=surveys, now=now)
+    return customer_queries.upsert_customer(session=session, external_id=customer_id)
 
 
 def apply_waiting(
