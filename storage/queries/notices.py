@@ -64,7 +64,7 @@ def claim_pending(*, session: Session, limit: int) -> list[ClaimedNotice]:
         .where(CustomerNotice.status == NoticeStatus.PENDING)
         .order_by(col(CustomerNotice.created_at), col(CustomerNotice.id))
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=CustomerNotice)
     ).all()
     claimed = []
     for notice, customer in rows:
