@@ -34,6 +34,7 @@ from handlers.telegram.pacing import PacedRateLimiter
 from handlers.telegram.request import AiohttpRequest
 from handlers.telegram.sender import TelegramSender
 from storage.session import transact
+from surveys.billing.notices import NoticeDelivery
 from surveys.delivery import Delivery, DeliveryPolicy, DeliveryReport
 from surveys.i18n import pick_language
 from surveys.quiet_hours import QuietHours
@@ -158,7 +159,9 @@ def build_delivery(deps: Deps, application: Application) -> Delivery:
     )
 
 
-def build_scheduler(deps: Deps, delivery: Delivery) -> AsyncIOScheduler:
+def build_scheduler(
+    deps: Deps, delivery: Delivery, notices: NoticeDelivery | None = None
+) -> AsyncIOScheduler:
     """APScheduler with the delivery job. Its state is the database (the outbox), so the
     in-memory job store is rebuilt identically at every start and nothing is lost."""
 
@@ -170,6 +173,9 @@ def build_scheduler(deps: Deps, delivery: Delivery) -> AsyncIOScheduler:
 
     async def deliver_batch() -> DeliveryReport:
         report = await delivery.run_once()
+        if notices is not None and not report.standby:
+            sent = await notices.run_once()
+            deps.metrics.sends.labels("notice").inc(sent.sent)
         metrics = deps.metrics
         metrics.sends.labels("survey").inc(report.sent)
         metrics.sends.labels("reminder").inc(report.reminded)
@@ -260,7 +266,13 @@ async def serve(
     requests = telegram_requests(settings)
     application = build_application(deps, slack, requests=requests)
     delivery = build_delivery(deps, application)
-    scheduler = build_scheduler(deps, delivery)
+    notices = NoticeDelivery(
+        db=deps.db,
+        sender=TelegramSender(application.bot),
+        messages=deps.surveys.messages,
+        clock=deps.clock,
+    )
+    scheduler = build_scheduler(deps, delivery, notices)
     polling: BoundedPolling | None = None
     routes: list[BaseRoute] = [
         *events_api.routes(deps),

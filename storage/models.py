@@ -318,13 +318,14 @@ class OfferStatus(enum.StrEnum):
 
 
 class NoticeStatus(enum.StrEnum):
-    """One notice about an offer's outcome (to the customer, the team or a webhook)."""
+    """Life cycle of one notice (to a customer, the team or a webhook); sent at most once."""
 
     NONE = "none"  # nobody is to be told this way
     PENDING = "pending"
     SENDING = "sending"  # claimed; a crash now leaves it unsent rather than sent twice
     RETRY = "retry"  # failed for sure; tried again at next_attempt_at
     SENT = "sent"
+    SKIPPED = "skipped"  # no chat, opted out or unreachable
     FAILED = "failed"  # gave up
 
 
@@ -397,3 +398,29 @@ class StripeEvent(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     received_at: datetime = Field(default_factory=utcnow)
     applied_at: datetime | None = Field(default=None)
+
+
+class NoticeKind(enum.StrEnum):
+    """Messages to a customer that are not surveys."""
+
+    PAYMENT_FAILED = "payment_failed"
+
+
+# One message to a customer about their billing (a failed payment), once per invoice.
+class CustomerNotice(SQLModel, table=True):
+    __tablename__ = "customer_notice"
+    __table_args__ = (
+        UniqueConstraint("kind", "reference", name="uq_customer_notice_kind_reference"),
+        Index("ix_customer_notice_status_created", "status", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=32)
+    reference: str = Field(max_length=255)
+    link: str | None = Field(default=None, max_length=2000)
+    amount: str | None = Field(default=None, max_length=64)
+    status: str = Field(default=NoticeStatus.PENDING, sa_type=String(16))
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = Field(default=None)

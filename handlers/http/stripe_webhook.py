@@ -42,7 +42,48 @@ async def _body(request: Request) -> bytes | None:
     return bytes(body)
 
 
+def stripe_client(deps: Deps) -> stripe.StripeClient | None:
+    """The official client pointed at STRIPE_API_BASE_URL, or None without STRIPE_API_KEY."""
+    key = deps.settings.stripe_api_key
+    if key is None or not key.get_secret_value():
+        return None
+    return stripe.StripeClient(
+        key.get_secret_value(),
+        base_addresses={"api": deps.settings.stripe_api_base_url},
+        http_client=stripe.HTTPXClient(),
+        max_network_retries=2,
+    )
+
+
 def routes(deps: Deps) -> list[Route]:
+    client = stripe_client(deps)
+
+    async def _match_by_customer_metadata(
+        client: stripe.StripeClient, event_id: str, customer_id: str
+    ) -> stripe_intake.Outcome | None:
+        """Read the Stripe customer's own metadata (events carry only its id); when it
+        names a churnbot customer, match them and apply what waited."""
+        try:
+            customer = await client.v1.customers.retrieve_async(customer_id)
+        except stripe.StripeError as error:
+            log.warning("could not read Stripe customer %s: %s", customer_id, error.code)
+            return None
+        metadata: dict[str, object] = dict(customer.to_dict().get("metadata") or {})
+        named = metadata.get(stripe_intake.CUSTOMER_ID_KEY)
+        if not isinstance(named, str) or not named.strip():
+            return None
+        return await transact(
+            deps.db,
+            lambda session: stripe_intake.link_customer(
+                session,
+                event_id=event_id,
+                stripe_customer_id=customer_id,
+                churnbot_customer_id=named,
+                surveys=deps.definitions,
+                now=deps.clock(),
+            ),
+        )
+
     async def receive_stripe_event(request: Request) -> JSONResponse:
         """Verify the signature, then record and apply the event in one transaction."""
         secret = deps.settings.stripe_webhook_secret
@@ -77,6 +118,10 @@ def routes(deps: Deps) -> list[Route]:
                 session, notice, surveys=deps.definitions, now=deps.clock()
             ),
         )
+        result = outcome.outcome
+        customer_id = notice.stripe_customer_id
+        if result == stripe_intake.Outcome.WAITING and client is not None and customer_id:
+            result = await _match_by_customer_metadata(client, notice.id, customer_id) or result
         deps.metrics.events_received.labels(
             notice.type, "recorded" if outcome.recorded else "duplicate"
         ).inc()
@@ -86,7 +131,7 @@ def routes(deps: Deps) -> list[Route]:
                 "handled": True,
                 "id": outcome.event_id,
                 "duplicate": not outcome.recorded,
-                "outcome": outcome.outcome.value,
+                "outcome": result.value,
             }
         )
 

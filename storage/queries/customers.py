@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from storage.clock import utcnow
 from storage.models import (
     Answer,
     AnswerClassification,
     Customer,
+    CustomerNotice,
     Event,
     LabelCorrection,
     SurveyInvitation,
@@ -109,6 +110,7 @@ def forget_customer(*, session: Session, customer_id: int) -> None:
     )
     session.exec(delete(Answer).where(Answer.customer_id == customer_id))
     session.exec(delete(SurveyInvitation).where(SurveyInvitation.customer_id == customer_id))
+    session.exec(delete(CustomerNotice).where(col(CustomerNotice.customer_id) == customer_id))
     session.exec(delete(Event).where(Event.customer_id == customer_id))
     session.exec(delete(Customer).where(Customer.id == customer_id))
     session.flush()

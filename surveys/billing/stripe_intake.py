@@ -9,6 +9,7 @@ naming `metadata.churnbot_customer_id`). The mapping is documented in docs/strip
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -20,9 +21,11 @@ from storage.models import Answer, Customer, StripeEvent, StripeEventStatus
 from storage.queries import customers as customer_queries
 from storage.queries import stripe_events as stripe_queries
 from surveys import events
+from surveys.billing import notices
 from surveys.definition import SurveyDefinition
 
 CUSTOMER_ID_KEY = "churnbot_customer_id"
+STRIPE_CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9]{1,60}")
 
 
 class StripeEventType(StrEnum):
@@ -158,6 +161,57 @@ def receive(
         return ReceiveOutcome(notice.id, recorded=True, outcome=Outcome.WAITING)
     outcome = _apply(session, row, notice, customer, surveys=surveys, now=now)
     return ReceiveOutcome(notice.id, recorded=True, outcome=outcome)
+
+
+def link_customer(
+    session: Session,
+    *,
+    event_id: str,
+    stripe_customer_id: str,
+    churnbot_customer_id: str,
+    surveys: dict[str, SurveyDefinition],
+    now: datetime,
+) -> Outcome:
+    """Match a Stripe customer found by its own metadata (read from Stripe's API) to the
+    churnbot customer it names, applying its waiting events; the outcome of `event_id`."""
+    upsert = events.EventInput(
+        event_id=f"stripe:{stripe_customer_id}:linked:{event_id}",
+        type=events.CUSTOMER_UPSERTED,
+        customer_id=churnbot_customer_id.strip()[:200],
+        occurred_at=now,
+        data={"stripe_customer_id": stripe_customer_id},
+    )
+    events.record_event(session, upsert, surveys=surveys, now=now)
+    row = session.get(StripeEvent, event_id)
+    if row is None or row.outcome not in set(Outcome):
+        return Outcome.WAITING
+    return Outcome(row.outcome)
+
+
+def customer_for_link(
+    session: Session,
+    *,
+    customer_id: str,
+    surveys: dict[str, SurveyDefinition],
+    now: datetime,
+) -> Customer:
+    """The customer `churnbot link` makes a link for. A Stripe customer id (`cus_…`) names
+    the customer matched to it, or becomes one, applying the events that waited for it."""
+    if STRIPE_CUSTOMER_ID.fullmatch(customer_id):
+        known = stripe_queries.customer_by_stripe_id(
+            session=session, stripe_customer_id=customer_id
+        )
+        if known is not None:
+            return known
+        upsert = events.EventInput(
+            event_id=f"stripe:{customer_id}:link",
+            type=events.CUSTOMER_UPSERTED,
+            customer_id=customer_id,
+            occurred_at=now,
+            data={"stripe_customer_id": customer_id},
+        )
+        events.record_event(session, upsert, surveys=surveys, now=now)
+    return customer_queries.upsert_customer(session=session, external_id=customer_id)
 
 
 def apply_waiting(
@@ -333,11 +387,19 @@ def _map(
             return Outcome.LOST_VOLUNTARY
         return Outcome.LOST_INVOLUNTARY
     if kind == StripeEventType.INVOICE_PAYMENT_FAILED:
-        record(
-            f"{notice.object_id}:payment_failed",
-            events.PAYMENT_FAILED,
-            _invoice_data(obj),
-        )
+        data = _invoice_data(obj)
+        recorded = record(f"{notice.object_id}:payment_failed", events.PAYMENT_FAILED, data)
+        if recorded.recorded and notice.object_id is not None:
+            assert customer.id is not None
+            amount = data.get("amount_due")
+            notices.queue_payment_failed(
+                session,
+                customer_id=customer.id,
+                invoice_id=notice.object_id,
+                link=data.get("hosted_invoice_url"),
+                amount=f"{amount:,.2f} {data['currency']}" if amount is not None else None,
+                now=now,
+            )
         return Outcome.PAYMENT_FAILED
     if kind == StripeEventType.INVOICE_PAID:
         failed = notice.object_id is not None and stripe_queries.applied_exists(

@@ -259,3 +259,57 @@ async def test_the_webhook_is_off_without_its_secret(running_bot: RunningBot) ->
     event = fake.create_subscription(fake.create_customer()["id"])
     response = await _deliver(running_bot, fake, event)
     assert response.status_code == 503
+
+
+async def test_a_failed_payment_sends_its_link_once_per_invoice_in_the_customers_language(
+    bot: RunningBot,
+) -> None:
+    fake = FakeStripe(clock=_ticking())
+    await _link_chat(bot, "cust-pay")  # German
+    customer = fake.create_customer(churnbot_customer_id="cust-pay")
+    subscription_id = fake.create_subscription(customer["id"], unit_amount=4900)["data"]["object"][
+        "id"
+    ]
+    failed = fake.fail_payment(subscription_id)
+    invoice = failed["data"]["object"]
+    failed_again = fake.retry_failed_payment(invoice["id"])
+
+    for event in (failed, failed_again, failed):
+        assert (await _deliver(bot, fake, event)).status_code == 200
+
+    def payment_messages(f: Any) -> list[dict[str, Any]]:
+        return [m for m in f.sent_messages(CHAT_ID) if "Zahlung" in (m.get("text") or "")]
+
+    await bot.fake.async_wait_for(lambda f: bool(payment_messages(f)), timeout=15)
+    await asyncio.sleep(1.0)  # a few delivery ticks: a second message would show by now
+    sent = payment_messages(bot.fake)
+    assert len(sent) == 1
+    assert invoice["hosted_invoice_url"] in sent[0]["text"]
+    assert "49.00 USD" in sent[0]["text"]
+
+
+async def test_a_customer_named_only_in_stripes_customer_metadata_is_matched_through_the_api(
+    telegram_server: TelegramServer, database_url: str
+) -> None:
+    with StripeServer(FakeStripe(clock=_ticking())) as stripe_server:
+        fake = stripe_server.fake
+        customer = fake.create_customer(churnbot_customer_id="cust-api")
+        created = fake.create_subscription(customer["id"], metadata={})
+        # Subscriptions made elsewhere carry no churnbot metadata of their own.
+        created["data"]["object"]["metadata"] = {}
+        async with run_bot(
+            telegram_server,
+            database_url,
+            stripe_webhook_secret=WEBHOOK_SECRET,
+            stripe_api_key=API_KEY,
+            stripe_api_base_url=stripe_server.base,
+        ) as running:
+            response = await _deliver(running, fake, created)
+            stored = await _query(
+                running,
+                lambda s: s.exec(select(Customer).where(Customer.external_id == "cust-api")).one(),
+            )
+
+    assert response.json()["outcome"] == "subscription started"
+    assert [c.operation for c in fake.calls()] == ["customers.retrieve"]
+    assert stored.stripe_customer_id == customer["id"]
