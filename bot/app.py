@@ -12,23 +12,27 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
+import stripe
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 from telegram import Update
-from telegram.ext import Application, ApplicationBuilder, ContextTypes
+from telegram.ext import Application, ApplicationBuilder
 
 from bot import saves as save_wiring
 from bot.context import Deps
 from bot.settings import Settings, SettingsError
 from bot.slack_wiring import SlackParts, alert_for_invitation, build_slack
+from handlers.billing.stripe_billing import stripe_client
 from handlers.http import events_api, health, stripe_webhook
 from handlers.telegram import admin, customer, offers, webhook
+from handlers.telegram.context import CONTEXT_TYPES, ChurnContext, provide
 from handlers.telegram.intake import BoundedPolling
 from handlers.telegram.pacing import PacedRateLimiter
 from handlers.telegram.request import AiohttpRequest
@@ -62,6 +66,7 @@ def build_application(
     builder = (
         ApplicationBuilder()
         .token(settings.require_bot_token())
+        .context_types(CONTEXT_TYPES)
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.file_base_url)
         .concurrent_updates(4)
@@ -77,18 +82,19 @@ def build_application(
     # intake of a backlog), started in `serve`.
     builder = builder.updater(None)
     application = builder.build()
+    provide(application, deps.services)
     # Admin commands first: the customer handlers answer every unknown command with help.
-    admin.register(application, deps)
+    admin.register(application, admins=settings.telegram_admin_ids)
     # Offer buttons before the customer handlers' catch-all button handler. Accepted offers
     # are applied by the save desk (wired in `serve`; the sweep applies them otherwise).
     saves = save_wiring.build_save_desk(deps, application.bot, slack)
     application.bot_data[SAVES_KEY] = saves
-    offers.register(application, deps.db, deps.offers, on_accepted=saves.process)
+    offers.register(application, on_accepted=saves.process)
 
     async def completed(invitation_id: int) -> None:
         await alert_for_invitation(deps, slack, invitation_id)
 
-    customer.register(application, deps, on_completed=completed if slack else None)
+    customer.register(application, on_completed=completed if slack else None)
     application.add_error_handler(_make_error_handler(deps))
     return application
 
@@ -111,8 +117,8 @@ def telegram_request(settings: Settings, *, pool_size: int) -> AiohttpRequest:
 
 def _make_error_handler(
     deps: Deps,
-) -> Callable[[object, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
-    async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+) -> Callable[[object, ChurnContext], Coroutine[Any, Any, None]]:
+    async def on_error(update: object, context: ChurnContext) -> None:
         """Log the failure with its update, apologise briefly, keep serving everyone."""
         deps.metrics.handler_errors.labels("telegram").inc()
         _log_failure(update, context.error, customer_text=deps.settings.log_customer_text)
@@ -209,6 +215,29 @@ def build_scheduler(
     return scheduler
 
 
+def _count_event(deps: Deps) -> events_api.OnEvent:
+    def count(event_type: str, recorded: bool) -> None:
+        outcome = "recorded" if recorded else "duplicate"
+        deps.metrics.events_received.labels(event_type, outcome).inc()
+
+    return count
+
+
+def _count_stripe_event(deps: Deps) -> stripe_webhook.OnEvent:
+    def count(event_type: str, outcome: str) -> None:
+        deps.metrics.events_received.labels(event_type, outcome).inc()
+
+    return count
+
+
+def _stripe_client(settings: Settings) -> stripe.StripeClient | None:
+    """The official client pointed at STRIPE_API_BASE_URL, or None without STRIPE_API_KEY."""
+    key = settings.stripe_api_key
+    if key is None or not key.get_secret_value():
+        return None
+    return stripe_client(key.get_secret_value(), settings.stripe_api_base_url)
+
+
 def _probe(
     deps: Deps, application: Application, scheduler: AsyncIOScheduler
 ) -> health.HealthProbe:
@@ -275,9 +304,24 @@ async def serve(
     scheduler = build_scheduler(deps, delivery, notices)
     polling: BoundedPolling | None = None
     routes: list[BaseRoute] = [
-        *events_api.routes(deps),
-        *stripe_webhook.routes(deps),
-        *health.routes(deps, _probe(deps, application, scheduler)),
+        *events_api.routes(
+            deps.services,
+            token=(
+                settings.events_api_token.get_secret_value() if settings.events_api_token else None
+            ),
+            on_event=_count_event(deps),
+        ),
+        *stripe_webhook.routes(
+            deps.services,
+            secret=(
+                settings.stripe_webhook_secret.get_secret_value()
+                if settings.stripe_webhook_secret
+                else None
+            ),
+            client=_stripe_client(settings),
+            on_event=_count_stripe_event(deps),
+        ),
+        *health.routes(_probe(deps, application, scheduler), deps.metrics.render),
         *(slack.routes if slack else []),
     ]
     secret_token = webhook.webhook_secret(
@@ -351,3 +395,5 @@ async def serve(
                 await polling.stop()
             await asyncio.to_thread(delivery.close)
             await application.stop()
+            # After PTB stopped: no handler queues an answer unit any more.
+            await asyncio.to_thread(deps.services.close)

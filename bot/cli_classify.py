@@ -87,10 +87,12 @@ def _classifier() -> Classifier:
     engine = _engine_if_configured()
     if engine is None:
         return classifier
+    from sqlmodel import Session
+
     from surveys.classification.service import current_model
 
-    with engine.connect() as connection:
-        return current_model(connection, classifier)
+    with Session(engine) as session:
+        return current_model(session, classifier)
 
 
 def _engine_if_configured() -> Any:

@@ -14,6 +14,7 @@ from surveys.classification import Classifier
 from surveys.definition import SurveyDefinition
 from surveys.engine import SurveyEngine
 from surveys.offers import OfferDesk
+from surveys.services import Services
 
 
 @dataclass(frozen=True)
@@ -30,3 +31,5 @@ class Deps:
     classifier: Classifier
     metrics: Metrics
     offers: OfferDesk
+    # What handlers call (they see nothing else of this container).
+    services: Services

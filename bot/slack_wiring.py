@@ -8,6 +8,7 @@ The caller (bot/app.py) mounts `parts.routes` on the HTTP server, starts
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -15,6 +16,8 @@ from apscheduler.triggers.cron import CronTrigger
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
@@ -27,6 +30,7 @@ from starlette.routing import Route
 from bot.context import Deps
 from bot.settings import SettingsError
 from handlers.slack import alerts, commands
+from handlers.slack.context import SERVICES
 from handlers.slack.poster import SlackSummaryPoster
 from surveys.reports.weekly import Schedule, WeeklySummary
 
@@ -112,7 +116,9 @@ class SlackParts:
     async def sweep_alerts(self) -> int:
         """Post the alerts nobody posted yet (never raises: the scheduler keeps going)."""
         try:
-            return await alerts.sweep(self.deps, self.client)
+            return await alerts.sweep(
+                self.deps.services, self.client, self.deps.settings.slack_alerts_channel
+            )
         except Exception:
             log.exception("alerts sweep failed")
             return 0
@@ -129,6 +135,20 @@ def build_client(deps: Deps) -> AsyncWebClient:
             AsyncServerErrorRetryHandler(max_retry_count=2),
         ],
     )
+
+
+def _services_middleware(
+    deps: Deps,
+) -> Callable[[AsyncBoltContext, Callable[[], Awaitable[BoltResponse]]], Awaitable[BoltResponse]]:
+    """A bolt middleware that hands every listener the domain's services (in its context)."""
+
+    async def provide_services(
+        context: AsyncBoltContext, next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse:
+        context[SERVICES] = deps.services
+        return await next()
+
+    return provide_services
 
 
 def build_slack(deps: Deps) -> SlackParts | None:
@@ -153,8 +173,10 @@ def build_slack(deps: Deps) -> SlackParts | None:
         request_verification_enabled=not socket_mode,
         logger=logging.getLogger("churnbot.slack"),
     )
-    commands.register(app, deps)
-    alerts.register(app, deps)
+    app.use(_services_middleware(deps))
+    managers = settings.slack_manager_ids
+    commands.register(app, name=settings.slack_command, managers=managers)
+    alerts.register(app, managers=managers)
     commands.register_error_handler(app)
 
     handler = AsyncSlackRequestHandler(app)
@@ -193,7 +215,9 @@ async def alert_for_invitation(deps: Deps, slack: SlackParts | None, invitation_
     if slack is None:
         return False
     try:
-        return await alerts.post_alert(deps, slack.client, invitation_id)
+        return await alerts.post_alert(
+            deps.services, slack.client, deps.settings.slack_alerts_channel, invitation_id
+        )
     except Exception:
         log.exception("alert for invitation %d failed", invitation_id)
         return False

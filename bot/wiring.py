@@ -18,6 +18,7 @@ from surveys.engine import SurveyEngine
 from surveys.i18n import Messages
 from surveys.keyring import signing_key
 from surveys.offers import OfferDesk
+from surveys.services import build_services
 from surveys.signing import SigningKey
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,15 @@ def build_deps(settings: Settings, *, clock: Clock = utcnow, migrate: bool = Tru
         classifier=classifier,
         metrics=Metrics(engine),
         offers=offers,
+        services=build_services(
+            db=engine,
+            engine=surveys,
+            accounts=accounts,
+            clock=clock,
+            zone=settings.zone,
+            command=settings.slack_command,
+            offers=offers,
+        ),
     )
 
 

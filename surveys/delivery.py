@@ -23,7 +23,7 @@ from functools import partial
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from storage.clock import Clock
@@ -31,8 +31,9 @@ from storage.leadership import SenderLock, SenderState
 from storage.models import Customer, InvitationStatus, SurveyInvitation
 from storage.queries import delivering
 from storage.queries import invitations as invitation_queries
-from storage.queries.delivering import DueInvitation, Started
-from storage.session import transact, transact_statements
+from storage.queries.delivering import DueInvitation
+from storage.queries.invitations import InvitationState
+from storage.session import transact
 from surveys.engine import SurveyEngine
 from surveys.quiet_hours import QuietHours, customer_zone
 from surveys.replies import Prompt
@@ -158,11 +159,11 @@ class Delivery:
             return report
         if state is SenderState.ACQUIRED and self._lock.exclusive:
             await asyncio.sleep(HANDOVER_SECONDS)
-        report.expired = await transact_statements(
+        report.expired = await transact(
             self._db,
             partial(self._recover, report=report, all_claims=state is SenderState.ACQUIRED),
         )
-        ready = await transact_statements(self._db, partial(self._prepare_batch, report=report))
+        ready = await transact(self._db, partial(self._prepare_batch, report=report))
         # Outcomes are recorded a chunk at a time; two chunks run at once so one's database
         # work overlaps the other's sends. Sends themselves are limited to `concurrency`.
         gate = asyncio.Semaphore(self._policy.concurrency)
@@ -185,43 +186,43 @@ class Delivery:
         """Stop being the sender (at shutdown), so another instance takes over at once."""
         self._lock.release()
 
-    def _recover(self, connection: Connection, report: DeliveryReport, all_claims: bool) -> int:
+    def _recover(self, session: Session, report: DeliveryReport, all_claims: bool) -> int:
         """Release claims whose send never started, close those whose send started; with
         `all_claims` (just became the sender) every claim, else those past the timeout."""
         now = self._clock()
         cutoff = None if all_claims else now - self._policy.claim_timeout
-        released = delivering.release_unstarted_claims(connection, claimed_before=cutoff)
+        released = delivering.release_unstarted_claims(session=session, claimed_before=cutoff)
         if released:
             log.info("%d claimed, unsent invitations of a sender that is gone released", released)
-        for invitation_id in delivering.close_interrupted_sends(
-            connection,
+        for invitation_id in invitation_queries.close_interrupted_sends(
+            session=session,
             claimed_before=cutoff,
             now=now,
             reason="unconfirmed: interrupted during send, not repeated",
         ):
             log.warning("invitation %s was interrupted mid-send; not resending", invitation_id)
             report.unconfirmed += 1
-        return delivering.expire_overdue(connection, now=now)
+        return invitation_queries.expire_overdue(session=session, now=now)
 
     # Preparing -------------------------------------------------------------------------
 
-    def _prepare_batch(self, connection: Connection, report: DeliveryReport) -> list[_Ready]:
+    def _prepare_batch(self, session: Session, report: DeliveryReport) -> list[_Ready]:
         """Claim a batch and decide each invitation's fate: skipped, deferred, left for the
         next pass, or started; a few statements for the whole batch."""
         now = self._clock()
-        claimed = delivering.claim_due(connection, now=now, limit=self._policy.batch)
+        claimed = delivering.claim_due(session=session, now=now, limit=self._policy.batch)
         report.claimed = len(claimed)
-        due = delivering.due_with_customers(connection, ids=claimed)
-        tired = self._fatigued(connection, due, now)
-        skipped: list[tuple[int, str, str | None]] = []
+        due = delivering.due_with_customers(session=session, ids=claimed)
+        tired = self._fatigued(session, due, now)
+        skipped: list[tuple[int, str]] = []
         released: list[tuple[int, datetime, str | None]] = []
-        started: list[Started] = []
+        started: list[InvitationState] = []
         ready: list[_Ready] = []
         chats: set[int] = set()
         for invitation in due:
             reason = self._skip_reason(invitation, tired)
             if reason is not None:
-                skipped.append((invitation.id, InvitationStatus.SKIPPED, reason))
+                skipped.append((invitation.id, reason))
                 report.skipped += 1
                 continue
             chat_id = invitation.telegram_chat_id
@@ -244,7 +245,14 @@ class Delivery:
             language, step = self._engine.opening(
                 invitation.survey_key, invitation.customer_language or "en"
             )
-            begun = Started(invitation.id, invitation.survey_key, language, step)
+            begun = InvitationState(
+                id=invitation.id,
+                customer_id=invitation.customer_id,
+                survey_key=invitation.survey_key,
+                status=InvitationStatus.PENDING,
+                current_step=step,
+                language=language,
+            )
             started.append(begun)
             ready.append(
                 _Ready(
@@ -256,13 +264,13 @@ class Delivery:
                     attempts=invitation.send_attempts + 1,
                 )
             )
-        delivering.set_status(connection, changes=skipped, now=now)
-        delivering.release(connection, releases=released)
-        delivering.start(connection, started=started)
+        invitation_queries.skip(session=session, skipped=skipped, now=now)
+        delivering.release(session=session, releases=released)
+        delivering.start(session=session, started=started)
         return ready
 
     def _fatigued(
-        self, connection: Connection, due: list[DueInvitation], now: datetime
+        self, session: Session, due: list[DueInvitation], now: datetime
     ) -> dict[int, set[int]]:
         """For each fatigue period (days) of the batch's surveys, the batch's customers sent
         one of the fatigue-counting surveys within it: one query per distinct period."""
@@ -274,7 +282,7 @@ class Delivery:
                 customers.setdefault(days, set()).add(invitation.customer_id)
         return {
             days: delivering.sent_since(
-                connection,
+                session=session,
                 customer_ids=ids,
                 survey_keys=self._fatigue_keys,
                 since=now - timedelta(days=days),
@@ -323,13 +331,10 @@ class Delivery:
         for start in range(0, len(chunk), width):
             group = chunk[start : start + width]
             started = self._clock()
-            ours = await transact_statements(
+            claims = [(item.invitation_id, item.claimed_at) for item in group]
+            ours = await transact(
                 self._db,
-                lambda connection, group=group, started=started: delivering.mark_sends_started(
-                    connection,
-                    claims=[(item.invitation_id, item.claimed_at) for item in group],
-                    now=started,
-                ),
+                partial(_mark_sends_started, claims=claims, now=started),
             )
             lapsed = [item.invitation_id for item in group if item.invitation_id not in ours]
             if lapsed:
@@ -337,9 +342,7 @@ class Delivery:
             outcomes += await asyncio.gather(
                 *(self._attempt(item, gate) for item in group if item.invitation_id in ours)
             )
-        await transact_statements(
-            self._db, partial(self._record_chunk, outcomes=outcomes, report=report)
-        )
+        await transact(self._db, partial(self._record_chunk, outcomes=outcomes, report=report))
 
     async def _attempt(
         self, ready: _Ready, gate: asyncio.Semaphore
@@ -371,13 +374,13 @@ class Delivery:
 
     def _record_chunk(
         self,
-        connection: Connection,
+        session: Session,
         outcomes: list[tuple[_Ready, int | None, Exception | None]],
         report: DeliveryReport,
     ) -> None:
         now = self._clock()
         delivered: list[tuple[int, int | None, str | None]] = []
-        failed: list[tuple[int, str, str | None]] = []
+        failed: list[tuple[int, str]] = []
         retried: list[tuple[int, datetime, str | None]] = []
         unreachable: list[int] = []
         for ready, message_id, error in outcomes:
@@ -388,12 +391,12 @@ class Delivery:
                 report.unconfirmed += 1
             elif isinstance(error, RecipientUnreachable):
                 unreachable.append(ready.customer_id)
-                failed.append((ready.invitation_id, *_failure(f"unreachable: {error}")))
+                failed.append((ready.invitation_id, f"unreachable: {error}"))
                 report.failed += 1
             elif isinstance(error, TemporaryFailure):
                 if ready.attempts >= MAX_ATTEMPTS:
                     reason = f"gave up after {ready.attempts} attempts: {error}"
-                    failed.append((ready.invitation_id, *_failure(reason)))
+                    failed.append((ready.invitation_id, reason))
                     report.failed += 1
                 else:
                     backoff = max(error.retry_after, 2.0**ready.attempts)
@@ -403,13 +406,13 @@ class Delivery:
             else:
                 log.error("sending invitation %s failed", ready.invitation_id, exc_info=error)
                 reason = f"send failed: {type(error).__name__}: {error}"
-                failed.append((ready.invitation_id, *_failure(reason)))
+                failed.append((ready.invitation_id, reason))
                 report.failed += 1
                 report.errors.append(reason)
-        delivering.record_sent(connection, sent=delivered, now=now)
-        delivering.set_status(connection, changes=failed, now=now)
-        delivering.release(connection, releases=retried)
-        delivering.mark_unreachable(connection, customer_ids=unreachable)
+        invitation_queries.record_sent(session=session, sent=delivered, now=now)
+        invitation_queries.fail(session=session, failed=failed, now=now)
+        delivering.release(session=session, releases=retried)
+        delivering.mark_unreachable(session=session, customer_ids=unreachable)
         report.sent += len(delivered)
 
     # Reminders -------------------------------------------------------------------------
@@ -428,10 +431,10 @@ class Delivery:
                     return
                 finally:
                     self._chat_answered[item.chat_id] = time.monotonic()
-                await transact_statements(
+                await transact(
                     self._db,
-                    lambda connection: self._engine.remember_message(
-                        connection, item.invitation_id, message_id
+                    lambda session: self._engine.remember_message(
+                        session, item.invitation_id, message_id
                     ),
                 )
                 report.reminded += 1
@@ -445,7 +448,7 @@ class Delivery:
             hours = survey.delivery.reminder_after_hours
             if not hours:
                 continue
-            for invitation_id in invitation_queries.claim_reminders(
+            for invitation_id in delivering.claim_reminders(
                 session=session,
                 survey_key=key,
                 sent_before=now - timedelta(hours=hours),
@@ -475,6 +478,7 @@ class Delivery:
         return items
 
 
-def _failure(reason: str) -> tuple[str, str]:
-    """A failed send's status and its reason, cut to the column's length."""
-    return InvitationStatus.FAILED, reason[:500]
+def _mark_sends_started(
+    session: Session, *, claims: list[tuple[int, datetime | None]], now: datetime
+) -> set[int]:
+    return delivering.mark_sends_started(session=session, claims=claims, now=now)

@@ -10,16 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Connection
 from sqlmodel import Session
 
 from storage.clock import Clock
-from storage.models import OPEN_STATUSES, InvitationStatus, SurveyInvitation
-from storage.queries import answering
-from storage.queries.answering import CustomerRef, NewAnswer, OpenInvitation, StoredAnswer
+from storage.models import SurveyInvitation
+from storage.queries import answering, invitations
+from storage.queries.answering import CustomerRef, NewAnswer, StoredAnswer
+from storage.queries.invitations import InvitationState, state_of
 from surveys.definition import (
     END,
     ChoiceQuestion,
@@ -46,24 +45,9 @@ ANSWER_MARK = "✓"
 RECAP_CHARS = 120
 
 AnswerHook = Callable[..., object]
-# Buttons for the closing message (an offer's Accept / No thanks), given the connection and
+# Buttons for the closing message (an offer's Accept / No thanks), given the session and
 # the invitation, survey and answers as keywords; see surveys/offers.py.
 ClosingButtons = Callable[..., tuple[tuple[Button, ...], ...]]
-
-
-class InvitationView(Protocol):
-    """What rendering needs of an invitation: an ORM row or an `OpenInvitation`."""
-
-    @property
-    def id(self) -> int | None: ...
-    @property
-    def survey_key(self) -> str: ...
-    @property
-    def language(self) -> str | None: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def send_started_at(self) -> datetime | None: ...
 
 
 class AnswerView(Protocol):
@@ -110,7 +94,7 @@ class SurveyEngine:
 
     # Rendering -----------------------------------------------------------------------
 
-    def prompt_for(self, invitation: InvitationView, step_key: str) -> Prompt:
+    def prompt_for(self, invitation: InvitationState, step_key: str) -> Prompt:
         """The message that asks the question `step_key` of the invitation's survey."""
         survey = self.surveys[invitation.survey_key]
         language = invitation.language or "en"
@@ -163,7 +147,7 @@ class SurveyEngine:
         low, high = localize(scale.min_label, language), localize(scale.max_label, language)
         return f"{text}\n{scale.min} = {low} · {scale.max} = {high}"
 
-    def closing_text(self, invitation: InvitationView, answers: Sequence[AnswerView]) -> str:
+    def closing_text(self, invitation: InvitationState, answers: Sequence[AnswerView]) -> str:
         survey = self.surveys[invitation.survey_key]
         language = invitation.language or "en"
         text = localize(survey.closing.text, language)
@@ -190,12 +174,12 @@ class SurveyEngine:
             invitation.survey_key, language
         )
         session.add(invitation)
-        return self.prompt_for(invitation, invitation.current_step)
+        return self.prompt_for(state_of(invitation), invitation.current_step)
 
     def reminder_for(self, invitation: SurveyInvitation) -> Prompt:
         """The current question again, introduced as a gentle reminder."""
         assert invitation.current_step is not None
-        question = self.prompt_for(invitation, invitation.current_step)
+        question = self.prompt_for(state_of(invitation), invitation.current_step)
         intro = self.messages.get("reminder", invitation.language or "en")
         return Prompt(
             text=f"{intro}\n\n{question.text}",
@@ -203,15 +187,15 @@ class SurveyEngine:
             invitation_id=invitation.id,
         )
 
-    def remember_message(
-        self, connection: Connection, invitation_id: int, message_id: int
-    ) -> None:
+    def remember_message(self, session: Session, invitation_id: int, message_id: int) -> None:
         """Keep the id of the message asking the current question (to edit it later)."""
-        answering.remember_message(connection, invitation_id=invitation_id, message_id=message_id)
+        answering.remember_message(
+            session=session, invitation_id=invitation_id, message_id=message_id
+        )
 
     # Buttons ---------------------------------------------------------------------------
 
-    def on_button(self, connection: Connection, inbound: Inbound, raw: str) -> Reply:
+    def on_button(self, session: Session, inbound: Inbound, raw: str) -> Reply:
         """Handle a tapped survey button; forged or stale taps change nothing."""
         try:
             data = read_button(self._key, raw)
@@ -224,12 +208,12 @@ class SurveyEngine:
         if data.action not in (ButtonAction.ANSWER, ButtonAction.SKIP):
             return Reply(toast=self._text("invalid_button", inbound))
         invitation = answering.invitation_tapped(
-            connection, invitation_id=data.target, chat_id=inbound.chat_id
+            session=session, invitation_id=data.target, chat_id=inbound.chat_id
         )
         if invitation is None:
             return Reply(toast=self._text("invalid_button", inbound))
         language = invitation.language or "en"
-        if not accepts_answers(invitation):
+        if not invitation.accepting:
             return Reply(toast=self.messages.get("stale_button", language))
         survey = self.surveys.get(invitation.survey_key)
         if survey is None or not 0 <= data.step < len(survey.questions):
@@ -265,7 +249,7 @@ class SurveyEngine:
             choice_key=choice_key,
             answered_at=self._clock(),
         )
-        reply, answers = self._record_and_advance(connection, invitation, survey, answer)
+        reply, answers = self._record_and_advance(session, invitation, survey, answer)
         # The survey lives in one message: it now shows the answers so far and what comes
         # next (the next question with its buttons, or the closing words).
         following = reply.messages[0]
@@ -282,29 +266,29 @@ class SurveyEngine:
 
     # Free text -------------------------------------------------------------------------
 
-    def on_text(self, connection: Connection, inbound: Inbound, text: str) -> Reply:
+    def on_text(self, session: Session, inbound: Inbound, text: str) -> Reply:
         """Handle a typed message: an answer to the open question, or unsolicited feedback.
         A redelivered update whose answer is already stored gets no reply at all."""
         try:
-            return self._on_text(connection, inbound, text)
+            return self._on_text(session, inbound, text)
         except _AlreadyAnswered:
             log.info("update %s already answered: dropped", inbound.update_id)
             return Reply()
 
-    def _on_text(self, connection: Connection, inbound: Inbound, text: str) -> Reply:
-        customer = answering.customer_of_chat(connection, chat_id=inbound.chat_id)
+    def _on_text(self, session: Session, inbound: Inbound, text: str) -> Reply:
+        customer = answering.customer_of_chat(session=session, chat_id=inbound.chat_id)
         if customer is None:
             return Reply.say(self._text("not_linked", inbound))
-        invitation = answering.open_invitation_of(connection, customer_id=customer.id)
+        invitation = answering.open_invitation_of(session=session, customer_id=customer.id)
         # Checked under the invitation's lock, so a redelivered update racing the first
         # delivery on another instance still finds the answer stored.
         if inbound.update_id is not None and answering.update_answered(
-            connection, customer_id=customer.id, update_id=inbound.update_id
+            session=session, customer_id=customer.id, update_id=inbound.update_id
         ):
             return Reply()
         survey = self.surveys.get(invitation.survey_key) if invitation else None
         if invitation is None or survey is None or invitation.current_step is None:
-            return self._store_feedback(connection, customer, inbound, text)
+            return self._store_feedback(session, customer, inbound, text)
         language = invitation.language or "en"
         question = survey.question(invitation.current_step)
         numeric_value = None
@@ -314,7 +298,7 @@ class SurveyEngine:
                 numeric_value is None
                 or not question.scale.min <= numeric_value <= question.scale.max
             ):
-                feedback = self._store_feedback(connection, customer, inbound, text)
+                feedback = self._store_feedback(session, customer, inbound, text)
                 return Reply(
                     messages=(
                         *feedback.messages,
@@ -336,7 +320,7 @@ class SurveyEngine:
             telegram_update_id=inbound.update_id,
             answered_at=self._clock(),
         )
-        reply, answers = self._record_and_advance(connection, invitation, survey, answer)
+        reply, answers = self._record_and_advance(session, invitation, survey, answer)
         if not invitation.telegram_message_id:
             return reply
         # The survey message drops its Skip button and shows what was answered; what comes
@@ -348,7 +332,7 @@ class SurveyEngine:
         return Reply(edits=(recap,), messages=reply.messages, completed=reply.completed)
 
     def _store_feedback(
-        self, connection: Connection, customer: CustomerRef, inbound: Inbound, text: str
+        self, session: Session, customer: CustomerRef, inbound: Inbound, text: str
     ) -> Reply:
         answer = NewAnswer(
             customer_id=customer.id,
@@ -358,35 +342,29 @@ class SurveyEngine:
             telegram_update_id=inbound.update_id,
             answered_at=self._clock(),
         )
-        answer_id = _inserted(answering.insert_answer(connection, answer))
-        self._notify(connection, answer_id, answer, ())
+        answer_id = _inserted(answering.insert_answer(session=session, answer=answer))
+        self._notify(session, answer_id, answer, ())
         return Reply.say(self.messages.get("feedback_received", customer.language or "en"))
 
     # Shared ----------------------------------------------------------------------------
 
     def _record_and_advance(
         self,
-        connection: Connection,
-        invitation: OpenInvitation,
+        session: Session,
+        invitation: InvitationState,
         survey: SurveyDefinition,
         answer: NewAnswer,
     ) -> tuple[Reply, list[StoredAnswer]]:
         now = self._clock()
-        answer_id = _inserted(answering.insert_answer(connection, answer))
-        answers = answering.answers_of(connection, invitation_id=invitation.id)
-        self._notify(connection, answer_id, answer, answers)
+        answer_id = _inserted(answering.insert_answer(session=session, answer=answer))
+        answers = answering.answers_of(session=session, invitation_id=invitation.id)
+        self._notify(session, answer_id, answer, answers)
         next_key = next_step(survey, answer.question_key, answers)
         if next_key == END:
-            answering.advance(
-                connection,
-                invitation_id=invitation.id,
-                current_step=None,
-                status=InvitationStatus.COMPLETED,
-                now=now,
-            )
+            invitations.complete(session=session, invitation_id=invitation.id, now=now)
             buttons = (
                 self._closing_buttons(
-                    connection, invitation=invitation, survey=survey, answers=answers
+                    session, invitation=invitation, survey=survey, answers=answers
                 )
                 if self._closing_buttons is not None
                 else ()
@@ -396,12 +374,8 @@ class SurveyEngine:
                 completed=invitation.id,
             )
             return closing, answers
-        answering.advance(
-            connection,
-            invitation_id=invitation.id,
-            current_step=next_key,
-            status=InvitationStatus.IN_PROGRESS,
-            now=now,
+        invitations.advance(
+            session=session, invitation_id=invitation.id, current_step=next_key, now=now
         )
         return Reply(messages=(self.prompt_for(invitation, next_key),)), answers
 
@@ -437,7 +411,7 @@ class SurveyEngine:
 
     def _notify(
         self,
-        connection: Connection,
+        session: Session,
         answer_id: int,
         answer: NewAnswer,
         answers: Sequence[StoredAnswer],
@@ -445,9 +419,7 @@ class SurveyEngine:
         if self._on_answer is None:
             return
         try:
-            self._on_answer(
-                connection=connection, answer_id=answer_id, answer=answer, answers=answers
-            )
+            self._on_answer(session=session, answer_id=answer_id, answer=answer, answers=answers)
         except Exception:
             # Classification must never cost the customer's answer (`reclassify` can
             # label it later).
@@ -465,14 +437,6 @@ def _inserted(answer_id: int | None) -> int:
     if answer_id is None:
         raise _AlreadyAnswered
     return answer_id
-
-
-def accepts_answers(invitation: InvitationView) -> bool:
-    """Open for answers: sent, in progress, or on its way (a tap can beat our own record
-    of the send). `storage.queries.answering.accepting_answers` is the same rule in SQL."""
-    if invitation.status in OPEN_STATUSES:
-        return True
-    return invitation.status == InvitationStatus.PENDING and invitation.send_started_at is not None
 
 
 def next_step(survey: SurveyDefinition, answered_key: str, answers: Sequence[AnswerView]) -> str:

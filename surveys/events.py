@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 
 from storage.clock import as_utc
-from storage.models import InvitationStatus
 from storage.queries import customers as customer_queries
 from storage.queries import events as event_queries
 from storage.queries import invitations as invitation_queries
@@ -148,13 +147,9 @@ def record_event(
         assert invitation.id is not None
         if created:
             if event.type == SUBSCRIPTION_CANCELLED and event.data.get("voluntary") is False:
-                invitation_queries.set_status(
-                    session=session,
-                    invitation=invitation,
-                    status=InvitationStatus.SKIPPED,
-                    now=now,
-                    reason="involuntary cancellation (failed payment): no exit survey",
-                )
+                why = "involuntary cancellation (failed payment): no exit survey"
+                invitation_queries.skip(session=session, skipped=[(invitation.id, why)], now=now)
+                session.refresh(invitation)
             invitations.append(invitation.id)
         details.append(
             InvitationOutcome(

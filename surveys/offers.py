@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from storage.clock import Clock
 from storage.models import NoticeStatus, OfferStatus, WinbackOffer
 from storage.queries import offers as queries
+from storage.queries.invitations import InvitationState
 from storage.queries.offers import NewOffer, Notice, OfferContext
 from storage.session import transact
 from surveys.definition import Offer, SurveyDefinition
@@ -123,9 +124,9 @@ class OfferDesk:
 
     def closing_buttons(
         self,
-        connection: Connection,
+        session: Session,
         *,
-        invitation: Any,
+        invitation: InvitationState,
         survey: SurveyDefinition,
         answers: Sequence[Any],
     ) -> tuple[tuple[Button, ...], ...]:
@@ -138,7 +139,7 @@ class OfferDesk:
         language = invitation.language or "en"
         coupon = offer.coupon_id(self._winback_coupon)
         subscription_ref = queries.subscription_ref_of(
-            connection=connection, invitation_id=invitation.id
+            session=session, invitation_id=invitation.id
         )
         # An offer whose coupon is the unset STRIPE_WINBACK_COUPON goes to the team.
         billing = (
@@ -147,7 +148,7 @@ class OfferDesk:
             and (offer.coupon is None or coupon is not None)
         )
         offer_id = queries.record_offer(
-            connection=connection,
+            session=session,
             offer=NewOffer(
                 invitation_id=invitation.id,
                 customer_id=invitation.customer_id,

@@ -10,20 +10,23 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.context import Deps
-from storage.session import transact
 from surveys import events
 from surveys.inbound import MAX_JSON_DEPTH, UnacceptableJson, clean_json
+from surveys.services import Services
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BATCH = 1000
+
+# Hears of each event handled: its type and whether it was new (True) or a duplicate.
+OnEvent = Callable[[str, bool], None]
 
 
 def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
@@ -33,14 +36,15 @@ def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-def routes(deps: Deps) -> list[Route]:
+def routes(services: Services, *, token: str | None, on_event: OnEvent) -> list[Route]:
+    """The events endpoint, open to callers bearing `token` (disabled without one)."""
+
     async def receive_events(request: Request) -> JSONResponse:
         """Validate the whole body, then record every event in one transaction."""
-        configured = deps.settings.events_api_token
-        if configured is None or not configured.get_secret_value():
+        if not token:
             return _error(503, "the events API is disabled: set EVENTS_API_TOKEN")
         supplied = request.headers.get("authorization", "")
-        expected = f"Bearer {configured.get_secret_value()}"
+        expected = f"Bearer {token}"
         if not hmac.compare_digest(supplied.encode(), expected.encode()):
             return _error(401, "missing or wrong bearer token")
         declared = request.headers.get("content-length")
@@ -65,7 +69,7 @@ def routes(deps: Deps) -> list[Route]:
             return _error(400, "no events in the body")
         if len(batch) > MAX_BATCH:
             return _error(400, f"at most {MAX_BATCH} events per request")
-        now = deps.clock()
+        now = services.clock()
         try:
             inputs = [
                 events.parse_event(
@@ -76,16 +80,9 @@ def routes(deps: Deps) -> list[Route]:
         except events.EventError as error:
             message = str(error)
             return _error(400, message, field=message.split(":", 1)[0])
-        outcomes = await transact(
-            deps.db,
-            lambda session: events.record_events(
-                session, inputs, surveys=deps.definitions, now=now
-            ),
-        )
+        outcomes = await services.events.record(inputs, now=now)
         for event, outcome in zip(inputs, outcomes, strict=True):
-            deps.metrics.events_received.labels(
-                event.type, "recorded" if outcome.recorded else "duplicate"
-            ).inc()
+            on_event(event.type, outcome.recorded)
         results = [
             {
                 "event_id": outcome.event_id,

@@ -10,12 +10,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.context import Deps
-
 HealthProbe = Callable[[], Awaitable[dict[str, bool]]]
 
 
-def routes(deps: Deps, probe: HealthProbe) -> list[Route]:
+def routes(probe: HealthProbe, render_metrics: Callable[[], bytes]) -> list[Route]:
     async def healthz(_request: Request) -> JSONResponse:
         """200 when every check passes, 503 naming the ones that fail."""
         checks = await probe()
@@ -26,7 +24,7 @@ def routes(deps: Deps, probe: HealthProbe) -> list[Route]:
         )
 
     async def metrics(_request: Request) -> Response:
-        body = await asyncio.to_thread(deps.metrics.render)
+        body = await asyncio.to_thread(render_metrics)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return [Route("/healthz", healthz), Route("/metrics", metrics)]

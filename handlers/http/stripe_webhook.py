@@ -11,21 +11,24 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 import stripe
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.context import Deps
-from storage.session import transact
 from surveys.billing import stripe_intake
 from surveys.inbound import UnacceptableJson, clean_json
+from surveys.services import Services
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 TOLERANCE_SECONDS = 300
+
+# Hears of each event handled: its type and "recorded", "duplicate" or "ignored".
+OnEvent = Callable[[str, str], None]
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -42,21 +45,15 @@ async def _body(request: Request) -> bytes | None:
     return bytes(body)
 
 
-def stripe_client(deps: Deps) -> stripe.StripeClient | None:
-    """The official client pointed at STRIPE_API_BASE_URL, or None without STRIPE_API_KEY."""
-    key = deps.settings.stripe_api_key
-    if key is None or not key.get_secret_value():
-        return None
-    return stripe.StripeClient(
-        key.get_secret_value(),
-        base_addresses={"api": deps.settings.stripe_api_base_url},
-        http_client=stripe.HTTPXClient(),
-        max_network_retries=2,
-    )
-
-
-def routes(deps: Deps) -> list[Route]:
-    client = stripe_client(deps)
+def routes(
+    services: Services,
+    *,
+    secret: str | None,
+    client: stripe.StripeClient | None,
+    on_event: OnEvent,
+) -> list[Route]:
+    """The webhook, verified with `secret` (disabled without one); `client` (None without
+    STRIPE_API_KEY) reads a Stripe customer's metadata to match an event that waits."""
 
     async def _match_by_customer_metadata(
         client: stripe.StripeClient, event_id: str, customer_id: str
@@ -72,22 +69,13 @@ def routes(deps: Deps) -> list[Route]:
         named = metadata.get(stripe_intake.CUSTOMER_ID_KEY)
         if not isinstance(named, str) or not named.strip():
             return None
-        return await transact(
-            deps.db,
-            lambda session: stripe_intake.link_customer(
-                session,
-                event_id=event_id,
-                stripe_customer_id=customer_id,
-                churnbot_customer_id=named,
-                surveys=deps.definitions,
-                now=deps.clock(),
-            ),
+        return await services.stripe.link(
+            event_id=event_id, stripe_customer_id=customer_id, churnbot_customer_id=named
         )
 
     async def receive_stripe_event(request: Request) -> JSONResponse:
         """Verify the signature, then record and apply the event in one transaction."""
-        secret = deps.settings.stripe_webhook_secret
-        if secret is None or not secret.get_secret_value():
+        if not secret:
             return _error(503, "the Stripe webhook is disabled: set STRIPE_WEBHOOK_SECRET")
         body = await _body(request)
         if body is None:
@@ -96,9 +84,7 @@ def routes(deps: Deps) -> list[Route]:
         if not signature:
             return _error(400, "missing Stripe-Signature header")
         try:
-            stripe.Webhook.construct_event(
-                body, signature, secret.get_secret_value(), tolerance=TOLERANCE_SECONDS
-            )
+            stripe.Webhook.construct_event(body, signature, secret, tolerance=TOLERANCE_SECONDS)
         except stripe.SignatureVerificationError:
             log.warning("rejected a Stripe webhook request with a bad signature")
             return _error(400, "signature verification failed")
@@ -110,21 +96,14 @@ def routes(deps: Deps) -> list[Route]:
             return _error(400, f"unacceptable JSON: {error}")
         notice = stripe_intake.notice_from_event(event) if isinstance(event, dict) else None
         if notice is None:
-            deps.metrics.events_received.labels("stripe", "ignored").inc()
+            on_event("stripe", "ignored")
             return JSONResponse({"received": True, "handled": False})
-        outcome = await transact(
-            deps.db,
-            lambda session: stripe_intake.receive(
-                session, notice, surveys=deps.definitions, now=deps.clock()
-            ),
-        )
+        outcome = await services.stripe.receive(notice)
         result = outcome.outcome
         customer_id = notice.stripe_customer_id
         if result == stripe_intake.Outcome.WAITING and client is not None and customer_id:
             result = await _match_by_customer_metadata(client, notice.id, customer_id) or result
-        deps.metrics.events_received.labels(
-            notice.type, "recorded" if outcome.recorded else "duplicate"
-        ).inc()
+        on_event(notice.type, "recorded" if outcome.recorded else "duplicate")
         return JSONResponse(
             {
                 "received": True,

@@ -2,63 +2,56 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Collection
 from logging import Logger
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.context import Deps
 from handlers.slack.alerts import refresh_alert
+from handlers.slack.context import services_of
 from handlers.slack.managers import REFUSAL, is_manager
-from storage.session import run_unit
 from surveys.reports.blocks import clip, escape
-from surveys.reports.commands import ManagerCommands, UsageError
+from surveys.reports.commands import UsageError
 
 ERROR_LIMIT = 1000  # a usage answer never repeats more than this of what was typed
 
 
-def register(app: AsyncApp, deps: Deps) -> None:
-    """Add the slash command named by SLACK_COMMAND."""
-    settings = deps.settings
-    commands = ManagerCommands(
-        definitions=deps.definitions, zone=settings.zone, command=settings.slack_command
-    )
+def register(app: AsyncApp, *, name: str, managers: Collection[str]) -> None:
+    """Add the slash command `name` (SLACK_COMMAND) for the Slack users `managers`."""
 
     async def on_command(
         ack: AsyncAck,
         command: dict[str, Any],
         respond: AsyncRespond,
         client: AsyncWebClient,
+        context: AsyncBoltContext,
         logger: Logger,
     ) -> None:
         """Refuse non-managers at once; otherwise acknowledge, run, and respond."""
         user = command.get("user_id", "")
-        if not is_manager(deps, user):
-            logger.info("refused %s from non-manager %s", settings.slack_command, user)
+        if not is_manager(managers, user):
+            logger.info("refused %s from non-manager %s", name, user)
             await ack(text=REFUSAL, response_type="ephemeral")
             return
         await ack()
+        services = services_of(context)
+        reports = services.reports
         text = command.get("text") or ""
         try:
-            rendered = await asyncio.to_thread(
-                run_unit,
-                deps.db,
-                lambda session: commands.run(
-                    session, text, user=f"slack:{user}", now=deps.clock()
-                ),
-            )
+            rendered = await reports.run_command(text, user=f"slack:{user}", now=services.clock())
         except UsageError as error:
             await respond(text=escape(clip(str(error), ERROR_LIMIT)), response_type="ephemeral")
             return
         await respond(text=rendered.text, blocks=rendered.blocks, response_type="ephemeral")
-        if (answer_id := commands.relabel_target(text)) is not None:
-            await refresh_alert(deps, client, answer_id)
+        if (answer_id := reports.commands.relabel_target(text)) is not None:
+            await refresh_alert(services, client, answer_id)
 
-    app.command(settings.slack_command)(on_command)
+    app.command(name)(on_command)
 
 
 async def on_error(error: Exception, body: dict[str, Any], logger: Logger, respond: Any) -> None:

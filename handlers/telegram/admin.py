@@ -6,17 +6,16 @@ the help text, and PTB stops at the first matching handler of a group.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Collection
+from typing import Any
 
 from telegram import Update
-from telegram.ext import Application, CommandHandler, ContextTypes
+from telegram.ext import Application, CommandHandler
 
-from bot.context import Deps
-from storage.session import run_unit
+from handlers.telegram.context import ChurnContext
 from surveys.i18n import pick_language
-from surveys.reports.commands import ManagerCommands
-from surveys.reports.periods import PERIOD_HELP, PeriodError, parse_period
+from surveys.reports.periods import PERIOD_HELP, PeriodError
 
 log = logging.getLogger(__name__)
 
@@ -26,48 +25,48 @@ TELEGRAM_LIMIT = 4096
 class AdminHandlers:
     """/stats and /reasons for TELEGRAM_ADMIN_IDS; everyone else gets the customer help."""
 
-    def __init__(self, deps: Deps) -> None:
-        self.deps = deps
-        self.admins = frozenset(deps.settings.telegram_admin_ids)
-        self.commands = ManagerCommands(definitions=deps.definitions, zone=deps.settings.zone)
+    def __init__(self, admins: Collection[int]) -> None:
+        self.admins = frozenset(admins)
 
-    async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_stats(self, update: Update, context: ChurnContext) -> None:
         """Show churn figures of a period with their formulas."""
         await self._answer(update, context, "stats")
 
-    async def on_reasons(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_reasons(self, update: Update, context: ChurnContext) -> None:
         """Show churn reasons of a period against the period before."""
         await self._answer(update, context, "reasons")
 
-    async def _answer(self, update: Update, context: ContextTypes.DEFAULT_TYPE, kind: str) -> None:
+    async def _answer(self, update: Update, context: ChurnContext, kind: str) -> None:
         message, user = update.effective_message, update.effective_user
         if message is None:
             return
         if user is None or user.id not in self.admins:
             language = pick_language(user.language_code if user else None)
-            await message.reply_text(self.deps.surveys.messages.get("help", language))
+            await message.reply_text(context.services.messages.get("help", language))
             return
+        reports = context.services.reports
         args = context.args or []
-        now = self.deps.clock()
+        now = context.services.clock()
         try:
             if len(args) > 1:
                 raise PeriodError("too many arguments")
-            period = parse_period(args[0] if args else None, now=now, zone=self.deps.settings.zone)
+            period = reports.period(args[0] if args else None, now=now)
         except PeriodError as error:
             await message.reply_text(f"{error}\nUsage: /{kind} [period]; periods: {PERIOD_HELP}")
             return
-        run = self.commands.stats if kind == "stats" else self.commands.reasons
-        rendered = await asyncio.to_thread(
-            run_unit, self.deps.db, lambda session: run(session, period, now)
-        )
+        run = reports.stats if kind == "stats" else reports.reasons
+        rendered = await run(period, now=now)
         text = rendered.text
         if len(text) > TELEGRAM_LIMIT:
             text = text[: TELEGRAM_LIMIT - 1] + "…"
         await message.reply_text(text)
 
 
-def register(application: Application, deps: Deps) -> None:
-    """Add /stats and /reasons (call before the customer handlers; see the module doc)."""
-    handlers = AdminHandlers(deps)
+def register(
+    application: Application[Any, Any, Any, Any, Any, Any], *, admins: Collection[int]
+) -> None:
+    """Add /stats and /reasons for the Telegram users `admins` (call before the customer
+    handlers; see the module doc)."""
+    handlers = AdminHandlers(admins)
     application.add_handler(CommandHandler("stats", handlers.on_stats))
     application.add_handler(CommandHandler("reasons", handlers.on_reasons))

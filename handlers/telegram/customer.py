@@ -1,14 +1,16 @@
 """Telegram handlers for customers: commands, survey buttons and free text.
 
-Thin on purpose: read the update, run the domain in a database unit of work off the event
-loop, render the `Reply`. Survey state is in the database, so PTB keeps none. Customer text
-(messages, captions, names) passes `surveys.inbound.clean_text` before anything else.
+Thin on purpose: read the update, call the domain's services (`context.services`, see
+`handlers.telegram.context`), render the `Reply`. Survey state is in the database, so PTB
+keeps none. Customer text (messages, captions, names) passes `surveys.inbound.clean_text`
+before anything else.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from telegram import CallbackQuery, Update
 from telegram.error import BadRequest
@@ -16,16 +18,13 @@ from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     MessageHandler,
     filters,
 )
 
-from bot.context import Deps
+from handlers.telegram.context import ChurnContext
 from handlers.telegram.render import keyboard
-from storage.session import transact, transact_statements
 from surveys.engine import Inbound
-from surveys.i18n import pick_language
 from surveys.inbound import clean_text
 from surveys.replies import Edit, Reply
 from surveys.signing import ButtonAction
@@ -38,56 +37,48 @@ FORGET_BUTTON_PATTERN = f"^({ButtonAction.FORGET_YES}|{ButtonAction.FORGET_NO}):
 
 
 class CustomerHandlers:
-    """Every handler a customer's update can reach, bound to the dependencies."""
+    """Every handler a customer's update can reach (and who hears of finished surveys)."""
 
-    def __init__(self, deps: Deps, on_completed: OnCompleted | None = None) -> None:
-        self.deps = deps
+    def __init__(self, on_completed: OnCompleted | None = None) -> None:
         self.on_completed = on_completed
 
-    async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_start(self, update: Update, context: ChurnContext) -> None:
         """Link the chat with a deep-link token, or opt back in."""
         chat, user = update.effective_chat, update.effective_user
         if chat is None or update.effective_message is None:
             return
         payload = context.args[0] if context.args else None
-        reply = await transact(
-            self.deps.db,
-            lambda session: self.deps.accounts.on_start(
-                session,
-                chat_id=chat.id,
-                payload=payload,
-                language_code=user.language_code if user else None,
-                first_name=clean_text(user.first_name) if user else None,
-            ),
+        reply = await context.services.accounts.start(
+            chat_id=chat.id,
+            payload=payload,
+            language_code=user.language_code if user else None,
+            first_name=clean_text(user.first_name) if user else None,
         )
         await self.render(update, context, reply)
 
-    async def on_stop(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_stop(self, update: Update, context: ChurnContext) -> None:
         """Opt the customer out of surveys."""
-        await self._account_command(update, context, self.deps.accounts.on_stop)
+        await self._account_command(update, context, context.services.accounts.stop)
 
-    async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_help(self, update: Update, context: ChurnContext) -> None:
         """Explain what the bot does (also the answer to unknown commands)."""
-        await self._account_command(update, context, self.deps.accounts.on_help)
+        await self._account_command(update, context, context.services.accounts.help)
 
-    async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_forget(self, update: Update, context: ChurnContext) -> None:
         """Ask for confirmation before erasing the customer."""
-        await self._account_command(update, context, self.deps.accounts.on_forget)
+        await self._account_command(update, context, context.services.accounts.forget)
 
     async def _account_command(
         self,
         update: Update,
-        context: ContextTypes.DEFAULT_TYPE,
-        command: Callable[..., Reply],
+        context: ChurnContext,
+        command: Callable[..., Awaitable[Reply]],
     ) -> None:
         chat_id, language = _who(update)
-        reply = await transact(
-            self.deps.db,
-            lambda session: command(session, chat_id=chat_id, language_code=language),
-        )
+        reply = await command(chat_id=chat_id, language_code=language)
         await self.render(update, context, reply)
 
-    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_button(self, update: Update, context: ChurnContext) -> None:
         """Record a tapped survey button."""
         query = update.callback_query
         if query is None or query.message is None:
@@ -98,16 +89,10 @@ class CustomerHandlers:
             update_id=update.update_id,
         )
         raw = query.data or ""
-        reply = await self._answered(
-            query,
-            transact_statements(
-                self.deps.db,
-                lambda connection: self.deps.surveys.on_button(connection, inbound, raw),
-            ),
-        )
+        reply = await self._answered(query, context.services.answers.take_tap(inbound, raw))
         await self.render(update, context, _aim_edits_at(reply, query.message.message_id))
 
-    async def on_forget_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_forget_button(self, update: Update, context: ChurnContext) -> None:
         """Carry out the answer to the /forget confirmation."""
         query = update.callback_query
         if query is None or query.message is None:
@@ -116,11 +101,8 @@ class CustomerHandlers:
         language = query.from_user.language_code
         reply = await self._answered(
             query,
-            transact(
-                self.deps.db,
-                lambda session: self.deps.accounts.on_forget_button(
-                    session, chat_id=chat_id, raw=raw, language_code=language
-                ),
+            context.services.accounts.forget_button(
+                chat_id=chat_id, raw=raw, language_code=language
             ),
         )
         await self.render(update, context, _aim_edits_at(reply, query.message.message_id))
@@ -147,14 +129,14 @@ class CustomerHandlers:
                 raise
             log.info("callback query %s too old to answer: skipped", query.id)
 
-    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_text(self, update: Update, context: ChurnContext) -> None:
         """Store a typed answer, or unsolicited feedback when no survey is open."""
         message = update.effective_message
         if message is None or message.text is None:
             return
         await self._take_text(update, context, message.text)
 
-    async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_other(self, update: Update, context: ChurnContext) -> None:
         """Take a caption as text; ask for text when a message has none (stickers, voice)."""
         message = update.effective_message
         if message is None:
@@ -163,27 +145,20 @@ class CustomerHandlers:
             await self._take_text(update, context, message.caption)
             return
         _, language = _who(update)
-        text_only = self.deps.surveys.messages.get("text_only", pick_language(language))
-        await self.render(update, context, Reply.say(text_only))
+        await self.render(update, context, Reply.say(context.services.answers.text_only(language)))
 
-    async def _take_text(
-        self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str
-    ) -> None:
+    async def _take_text(self, update: Update, context: ChurnContext, text: str) -> None:
         chat_id, language = _who(update)
         text = clean_text(text)
         if not text.strip():
-            text_only = self.deps.surveys.messages.get("text_only", pick_language(language))
+            text_only = context.services.answers.text_only(language)
             await self.render(update, context, Reply.say(text_only))
             return
         inbound = Inbound(chat_id=chat_id, language_code=language, update_id=update.update_id)
-        reply = await transact_statements(
-            self.deps.db, lambda connection: self.deps.surveys.on_text(connection, inbound, text)
-        )
+        reply = await context.services.answers.take_text(inbound, text)
         await self.render(update, context, reply)
 
-    async def render(
-        self, update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply
-    ) -> None:
+    async def render(self, update: Update, context: ChurnContext, reply: Reply) -> None:
         """Apply edits, then send the messages; remember which message asks which question."""
         chat = update.effective_chat
         if chat is None:
@@ -211,11 +186,8 @@ class CustomerHandlers:
                 chat_id=chat.id, text=prompt.text, reply_markup=keyboard(prompt.buttons)
             )
             if prompt.invitation_id is not None:
-                await transact_statements(
-                    self.deps.db,
-                    lambda connection, i=prompt.invitation_id, m=sent.message_id: (
-                        self.deps.surveys.remember_message(connection, i, m)
-                    ),
+                await context.services.answers.remember_message(
+                    prompt.invitation_id, sent.message_id
                 )
         if reply.completed is not None and self.on_completed is not None:
             await self.on_completed(reply.completed)
@@ -245,12 +217,13 @@ def _is_stale_query(error: BadRequest) -> bool:
 
 
 def register(
-    application: Application, deps: Deps, on_completed: OnCompleted | None = None
+    application: Application[Any, Any, Any, Any, Any, Any], on_completed: OnCompleted | None = None
 ) -> None:
-    """Add the customer handlers. Order matters: commands first, unknown commands next,
-    then plain text, so a command is never stored as feedback. `on_completed` hears of
-    every survey a customer finishes (after the reply is shown), e.g. for Slack alerts."""
-    handlers = CustomerHandlers(deps, on_completed)
+    """Add the customer handlers (the application is built with `CONTEXT_TYPES` and given
+    the services). Order matters: commands first, unknown commands next, then plain text,
+    so a command is never stored as feedback. `on_completed` hears of every survey a
+    customer finishes (after the reply is shown), e.g. for Slack alerts."""
+    handlers = CustomerHandlers(on_completed)
     private = filters.ChatType.PRIVATE
     application.add_handler(CommandHandler("start", handlers.on_start, filters=private))
     application.add_handler(CommandHandler("stop", handlers.on_stop, filters=private))

@@ -7,14 +7,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import Engine
 from telegram import Bot, Update
 from telegram.error import BadRequest
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes
+from telegram.ext import Application, CallbackQueryHandler
 
+from handlers.telegram.context import ChurnContext
 from handlers.telegram.render import keyboard
-from storage.session import transact
-from surveys.offers import OfferDesk, OfferTap
+from surveys.offers import OfferTap
 from surveys.signing import ButtonAction
 
 log = logging.getLogger(__name__)
@@ -24,12 +23,10 @@ OnAccepted = Callable[[int], Awaitable[object]]
 
 
 class OfferHandlers:
-    def __init__(self, db: Engine, desk: OfferDesk, on_accepted: OnAccepted | None) -> None:
-        self.db = db
-        self.desk = desk
+    def __init__(self, on_accepted: OnAccepted | None) -> None:
         self.on_accepted = on_accepted
 
-    async def on_offer_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_offer_button(self, update: Update, context: ChurnContext) -> None:
         """Record Accept or No thanks, then start applying an accepted offer."""
         query = update.callback_query
         if query is None or query.message is None:
@@ -37,11 +34,8 @@ class OfferHandlers:
         chat_id, raw = query.message.chat.id, query.data or ""
         language = query.from_user.language_code
         try:
-            tap: OfferTap = await transact(
-                self.db,
-                lambda session: self.desk.on_button(
-                    session, chat_id=chat_id, language_code=language, raw=raw
-                ),
+            tap: OfferTap = await context.services.offers.tap(
+                chat_id=chat_id, raw=raw, language_code=language
             )
         except Exception:
             # Answer first, so the button never keeps spinning; the error handler logs.
@@ -76,12 +70,12 @@ class TelegramCustomerChannel:
 
 def register(
     application: Application[Any, Any, Any, Any, Any, Any],
-    db: Engine,
-    desk: OfferDesk,
+    *,
     on_accepted: OnAccepted | None = None,
 ) -> None:
-    """Add the offer buttons' handler; before the customer handlers' catch-all button one."""
-    handlers = OfferHandlers(db, desk, on_accepted)
+    """Add the offer buttons' handler; before the customer handlers' catch-all button one.
+    `on_accepted` starts applying an accepted offer (the save desk, wired in `bot/`)."""
+    handlers = OfferHandlers(on_accepted)
     application.add_handler(
         CallbackQueryHandler(handlers.on_offer_button, pattern=OFFER_BUTTON_PATTERN)
     )

@@ -19,7 +19,10 @@ MIGRATION_LOCK_KEY = 0x63686E62
 def run_migrations() -> None:
     engine = config.attributes.get("engine")
     if engine is None:
-        engine = make_engine(config.get_main_option("sqlalchemy.url"))
+        url = config.get_main_option("sqlalchemy.url")
+        if url is None:
+            raise RuntimeError("alembic needs an engine or sqlalchemy.url")
+        engine = make_engine(url)
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Instances starting together on a fresh database would both create the tables;

@@ -45,7 +45,7 @@ def claim(
             )
             .values(status=status, attempts=SlackAlert.attempts + 1, updated_at=now)
         )
-        return retried.rowcount == 1  # type: ignore[attr-defined]
+        return bool(retried.rowcount == 1)  # type: ignore[attr-defined]
     return True
 
 
@@ -112,5 +112,5 @@ def undecided(*, session: Session, since: datetime, limit: int) -> list[int]:
         .order_by(col(SlackAlert.updated_at))
         .limit(limit)
     )
-    ids = [int(i) for i in session.exec(fresh)] + [int(i) for i in session.exec(retry)]
+    ids = [i for i in (*session.exec(fresh), *session.exec(retry)) if i is not None]
     return sorted(set(ids))[:limit]

@@ -1,9 +1,9 @@
 """The answer path: what one customer tap or message reads and writes.
 
-Every survey answer runs these few statements, so they are SQLAlchemy Core on a
-`Connection` (built once, compiled once, no unit-of-work bookkeeping) rather than ORM
-loads and flushes: about a tenth of the cost per answer. The rest of the code base uses the
-ORM. Rows come back as small frozen dataclasses.
+Every survey answer runs these few statements, so they are SQLAlchemy Core statements run
+on the session's connection (built once, compiled once, no ORM bookkeeping) rather than
+ORM loads and flushes: about a tenth of the cost per answer. Rows come back as small
+frozen dataclasses.
 """
 
 from __future__ import annotations
@@ -12,18 +12,13 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session
 
-from storage.models import (
-    OPEN_STATUSES,
-    Answer,
-    Customer,
-    InvitationStatus,
-    SurveyInvitation,
-)
+from storage.models import Answer, Customer, SurveyInvitation
+from storage.queries.invitations import STATE_COLUMNS, InvitationState, accepting_answers
 
 INVITATIONS: Table = SurveyInvitation.__table__  # type: ignore[attr-defined]
 ANSWERS: Table = Answer.__table__  # type: ignore[attr-defined]
@@ -36,20 +31,6 @@ class CustomerRef:
 
     id: int
     language: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class OpenInvitation:
-    """The conversation state of an invitation a customer is answering."""
-
-    id: int
-    customer_id: int
-    survey_key: str
-    status: str
-    current_step: str | None
-    language: str | None
-    telegram_message_id: int | None
-    send_started_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,32 +60,10 @@ class StoredAnswer:
     text: str | None = None
 
 
-def accepting_answers(invitations: Table = INVITATIONS) -> ColumnElement[bool]:
-    """Open for answers: sent, in progress, or on its way (a tap can beat our own record
-    of the send). `surveys.engine.accepts_answers` is the same rule for a loaded row."""
-    return or_(
-        invitations.c.status.in_(OPEN_STATUSES),
-        and_(
-            invitations.c.status == InvitationStatus.PENDING,
-            invitations.c.send_started_at.is_not(None),
-        ),
-    )
-
-
-_INVITATION_COLUMNS = (
-    INVITATIONS.c.id,
-    INVITATIONS.c.customer_id,
-    INVITATIONS.c.survey_key,
-    INVITATIONS.c.status,
-    INVITATIONS.c.current_step,
-    INVITATIONS.c.language,
-    INVITATIONS.c.telegram_message_id,
-    INVITATIONS.c.send_started_at,
-)
 # Locking the invitation row serialises two answers to one survey on PostgreSQL (SQLite
 # takes its write lock at BEGIN anyway), so the step checks that follow are race-free.
 _TAPPED = (
-    select(*_INVITATION_COLUMNS)
+    select(*STATE_COLUMNS)
     .join(CUSTOMERS, CUSTOMERS.c.id == INVITATIONS.c.customer_id)
     .where(
         INVITATIONS.c.id == bindparam("invitation_id"),
@@ -113,7 +72,7 @@ _TAPPED = (
     .with_for_update(of=INVITATIONS)
 )
 _OPEN_OF_CUSTOMER = (
-    select(*_INVITATION_COLUMNS)
+    select(*STATE_COLUMNS)
     .where(INVITATIONS.c.customer_id == bindparam("customer_id"), accepting_answers())
     .order_by(
         func.coalesce(INVITATIONS.c.sent_at, INVITATIONS.c.send_started_at).desc(),
@@ -166,37 +125,44 @@ _REMEMBER_MESSAGE = (
 
 
 def invitation_tapped(
-    connection: Connection, *, invitation_id: int, chat_id: int
-) -> OpenInvitation | None:
+    *, session: Session, invitation_id: int, chat_id: int
+) -> InvitationState | None:
     """The invitation a button names, locked, if it belongs to the customer of this chat."""
-    row = connection.execute(_TAPPED, {"invitation_id": invitation_id, "chat_id": chat_id}).first()
-    return OpenInvitation(*row) if row is not None else None
+    row = (
+        session.connection()
+        .execute(_TAPPED, {"invitation_id": invitation_id, "chat_id": chat_id})
+        .first()
+    )
+    return InvitationState(*row) if row is not None else None
 
 
-def customer_of_chat(connection: Connection, *, chat_id: int) -> CustomerRef | None:
-    row = connection.execute(_CUSTOMER_OF_CHAT, {"chat_id": chat_id}).first()
+def customer_of_chat(*, session: Session, chat_id: int) -> CustomerRef | None:
+    row = session.connection().execute(_CUSTOMER_OF_CHAT, {"chat_id": chat_id}).first()
     return CustomerRef(*row) if row is not None else None
 
 
-def open_invitation_of(connection: Connection, *, customer_id: int) -> OpenInvitation | None:
+def open_invitation_of(*, session: Session, customer_id: int) -> InvitationState | None:
     """The customer's most recently sent survey still waiting for answers, locked."""
-    row = connection.execute(_OPEN_OF_CUSTOMER, {"customer_id": customer_id}).first()
-    return OpenInvitation(*row) if row is not None else None
+    row = session.connection().execute(_OPEN_OF_CUSTOMER, {"customer_id": customer_id}).first()
+    return InvitationState(*row) if row is not None else None
 
 
-def update_answered(connection: Connection, *, customer_id: int, update_id: int) -> bool:
+def update_answered(*, session: Session, customer_id: int, update_id: int) -> bool:
     """Whether the customer's answer from this Telegram update is already stored (the
     update was delivered again)."""
-    found = connection.execute(
-        _ANSWER_OF_UPDATE, {"customer_id": customer_id, "update_id": update_id}
-    ).first()
+    found = (
+        session.connection()
+        .execute(_ANSWER_OF_UPDATE, {"customer_id": customer_id, "update_id": update_id})
+        .first()
+    )
     return found is not None
 
 
-def insert_answer(connection: Connection, answer: NewAnswer) -> int | None:
+def insert_answer(*, session: Session, answer: NewAnswer) -> int | None:
     """Store the answer; return its id, or None when the answer of its Telegram update is
     already stored (a redelivered update). The unique (invitation, question) constraint is
     the safety net behind the caller's row lock."""
+    connection = session.connection()
     values = {name: getattr(answer, name) for name in _ANSWER_FIELDS}
     once = _INSERT_ANSWER_ONCE.get(connection.dialect.name)
     if answer.telegram_update_id is None or once is None:
@@ -206,49 +172,14 @@ def insert_answer(connection: Connection, answer: NewAnswer) -> int | None:
     return None if inserted is None else int(inserted)
 
 
-def answers_of(connection: Connection, *, invitation_id: int) -> list[StoredAnswer]:
+def answers_of(*, session: Session, invitation_id: int) -> list[StoredAnswer]:
     """The invitation's answers in the order they were given."""
-    rows = connection.execute(_ANSWERS_OF, {"invitation_id": invitation_id})
+    rows = session.connection().execute(_ANSWERS_OF, {"invitation_id": invitation_id})
     return [StoredAnswer(*row) for row in rows]
 
 
-_ADVANCE = {
-    status: update(INVITATIONS)
-    .where(INVITATIONS.c.id == bindparam("invitation_id"))
-    .values(
-        current_step=bindparam("current_step"),
-        status=status,
-        status_reason=None,
-        updated_at=bindparam("now"),
-        **moments,
-    )
-    for status, moments in (
-        (
-            InvitationStatus.IN_PROGRESS,
-            {"started_at": func.coalesce(INVITATIONS.c.started_at, bindparam("now"))},
-        ),
-        (InvitationStatus.COMPLETED, {"completed_at": bindparam("now")}),
-    )
-}
-
-
-def advance(
-    connection: Connection,
-    *,
-    invitation_id: int,
-    current_step: str | None,
-    status: InvitationStatus,
-    now: datetime,
-) -> None:
-    """Move the conversation on: in progress at the next step, or completed."""
-    connection.execute(
-        _ADVANCE[status],
-        {"invitation_id": invitation_id, "current_step": current_step, "now": now},
-    )
-
-
-def remember_message(connection: Connection, *, invitation_id: int, message_id: int) -> None:
+def remember_message(*, session: Session, invitation_id: int, message_id: int) -> None:
     """Keep the id of the message asking the current question (to edit it later)."""
-    connection.execute(
+    session.connection().execute(
         _REMEMBER_MESSAGE, {"invitation_id": invitation_id, "message_id": message_id}
     )

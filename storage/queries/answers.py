@@ -71,7 +71,8 @@ def iter_export_rows(
         rows = session.exec(query).all()
         if not rows:
             return
-        corrections = _latest_corrections(session, [answer.id for answer, _, _ in rows])
+        ids = [answer.id for answer, _, _ in rows if answer.id is not None]
+        corrections = _latest_corrections(session, ids)
         for answer, external_id, label in rows:
             assert answer.id is not None
             last_id = answer.id

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import Connection, desc, func, insert, or_
+from sqlalchemy import bindparam, delete, desc, func, insert, or_
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
@@ -18,6 +19,25 @@ from storage.models import (
     LabelCorrection,
     TrainingExample,
 )
+
+
+class AutomaticLabel(Protocol):
+    """What the classifier decided about an answer (`surveys.classification.Classification`)."""
+
+    @property
+    def category(self) -> str: ...
+    @property
+    def secondary(self) -> Sequence[str]: ...
+    @property
+    def sentiment(self) -> str: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def needs_review(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,44 +52,43 @@ class EffectiveLabel:
     needs_review: bool = False
 
 
+_CLASSIFICATIONS = AnswerClassification.__table__  # type: ignore[attr-defined]
+_INSERT_CLASSIFICATION = insert(_CLASSIFICATIONS)
+_DELETE_CLASSIFICATION = delete(_CLASSIFICATIONS).where(
+    _CLASSIFICATIONS.c.answer_id == bindparam("answer_id")
+)
+
+
 def save_classification(
     *,
     session: Session,
     answer_id: int,
-    category: str,
-    secondary: list[str],
-    sentiment: str,
-    confidence: float,
-    language: str | None,
-    method: str,
+    label: AutomaticLabel,
     classifier_version: str,
-    needs_review: bool = False,
+    replace: bool = True,
     classified_at: datetime | None = None,
-    fresh: bool = False,
-) -> AnswerClassification:
-    """Insert or replace the automatic classification of an answer (the caller commits);
-    `fresh` says the answer was just stored, so there is nothing to replace."""
-    row = None if fresh else session.get(AnswerClassification, answer_id)
-    if row is None:
-        row = AnswerClassification(
-            answer_id=answer_id,
-            category=category,
-            sentiment=sentiment,
-            method=method,
-            classifier_version=classifier_version,
-        )
-    row.category = category
-    row.secondary = list(secondary)
-    row.sentiment = sentiment
-    row.confidence = confidence
-    row.needs_review = needs_review
-    row.language = language
-    row.method = method
-    row.classifier_version = classifier_version
-    row.classified_at = as_utc(classified_at) if classified_at else utcnow()
-    session.add(row)
-    session.flush()
-    return row
+) -> None:
+    """Store the automatic classification of an answer, replacing the one it had (the
+    caller commits). `replace=False` says the answer was just stored, so there is nothing
+    to replace: the answer path saves a statement."""
+    connection = session.connection()
+    if replace:
+        connection.execute(_DELETE_CLASSIFICATION, {"answer_id": answer_id})
+    connection.execute(
+        _INSERT_CLASSIFICATION,
+        {
+            "answer_id": answer_id,
+            "category": label.category,
+            "secondary": list(label.secondary),
+            "sentiment": label.sentiment,
+            "confidence": label.confidence,
+            "needs_review": label.needs_review,
+            "language": label.language,
+            "method": label.method,
+            "classifier_version": classifier_version,
+            "classified_at": as_utc(classified_at) if classified_at else utcnow(),
+        },
+    )
 
 
 def get_classification(*, session: Session, answer_id: int) -> AnswerClassification | None:
@@ -110,14 +129,6 @@ def latest_correction(*, session: Session, answer_id: int) -> LabelCorrection | 
     return session.exec(statement).first()
 
 
-def list_corrections_with_text(*, session: Session) -> list[tuple[str, str, str | None]]:
-    """Return (answer text, category, sentiment) of the latest correction per text answer.
-
-    Ordered oldest first, so a `CorrectionMemory` built from it lets later ones win.
-    """
-    return corrections_with_text(session.connection())
-
-
 _CORRECTIONS = LabelCorrection.__table__  # type: ignore[attr-defined]
 _ANSWERS = Answer.__table__  # type: ignore[attr-defined]
 _CORRECTIONS_WITH_TEXT = (
@@ -131,58 +142,28 @@ _CORRECTIONS_WITH_TEXT = (
     .where(_ANSWERS.c.text.is_not(None))
     .order_by(_CORRECTIONS.c.corrected_at, _CORRECTIONS.c.id)
 )
-_INSERT_CLASSIFICATION = insert(AnswerClassification.__table__)  # type: ignore[attr-defined]
 _CORRECTIONS_STAMP = core_select(func.count(), func.coalesce(func.max(_CORRECTIONS.c.id), 0))
 
 
-def corrections_with_text(connection: Connection) -> list[tuple[str, str, str | None]]:
-    """`list_corrections_with_text` on a plain connection (the answer path)."""
+def corrections_with_text(*, session: Session) -> list[tuple[str, str, str | None]]:
+    """Return (answer text, category, sentiment) of the latest correction per text answer.
+
+    Ordered oldest first, so a `CorrectionMemory` built from it lets later ones win.
+    """
     latest: dict[int, tuple[str, str, str | None]] = {}
-    for text, category, sentiment, answer_id in connection.execute(_CORRECTIONS_WITH_TEXT):
+    rows = session.connection().execute(_CORRECTIONS_WITH_TEXT)
+    for text, category, sentiment, answer_id in rows:
         if text and text.strip():
             latest.pop(answer_id, None)
             latest[answer_id] = (text, category, sentiment)
     return list(latest.values())
 
 
-def corrections_stamp(connection: Connection) -> tuple[int, int]:
+def corrections_stamp(*, session: Session) -> tuple[int, int]:
     """How many corrections there are and the highest id: changes whenever one is added
     or removed (with its answer), so a cache of them knows when to rebuild."""
-    count, highest = connection.execute(_CORRECTIONS_STAMP).one()
+    count, highest = session.connection().execute(_CORRECTIONS_STAMP).one()
     return int(count), int(highest)
-
-
-def insert_classification(
-    connection: Connection,
-    *,
-    answer_id: int,
-    category: str,
-    secondary: list[str],
-    sentiment: str,
-    confidence: float,
-    language: str | None,
-    method: str,
-    classifier_version: str,
-    classified_at: datetime,
-    needs_review: bool = False,
-) -> None:
-    """Store the classification of a just-stored answer (the answer path's Core insert;
-    `save_classification` replaces one through the ORM)."""
-    connection.execute(
-        _INSERT_CLASSIFICATION,
-        {
-            "answer_id": answer_id,
-            "category": category,
-            "secondary": secondary,
-            "sentiment": sentiment,
-            "confidence": confidence,
-            "needs_review": needs_review,
-            "language": language,
-            "method": method,
-            "classifier_version": classifier_version,
-            "classified_at": classified_at,
-        },
-    )
 
 
 def iter_answers_to_classify(
@@ -247,8 +228,8 @@ _MODEL_STAMP = core_select(_MODELS.c.id, _MODELS.c.sha256).order_by(desc(_MODELS
 
 
 def insert_training_example(
-    connection: Connection,
     *,
+    session: Session,
     answer_id: int,
     text: str,
     language: str | None,
@@ -258,7 +239,7 @@ def insert_training_example(
     created_at: datetime | None = None,
 ) -> None:
     """Keep a labelled text of this instance as a training example (the caller commits)."""
-    connection.execute(
+    session.connection().execute(
         _INSERT_EXAMPLE,
         {
             "answer_id": answer_id,
@@ -291,13 +272,14 @@ def save_model(
     return row
 
 
-def model_stamp(connection: Connection) -> tuple[int, str] | None:
+def model_stamp(*, session: Session) -> tuple[int, str] | None:
     """(id, sha256) of the newest stored model, or None: cheap to ask on every answer."""
-    row = connection.execute(_MODEL_STAMP).first()
+    row = session.connection().execute(_MODEL_STAMP).first()
     return (int(row[0]), str(row[1])) if row is not None else None
 
 
-def model_data(connection: Connection, model_id: int) -> bytes | None:
+def model_data(*, session: Session, model_id: int) -> bytes | None:
     """The bytes of one stored model."""
-    row = connection.execute(core_select(_MODELS.c.data).where(_MODELS.c.id == model_id)).first()
+    statement = core_select(_MODELS.c.data).where(_MODELS.c.id == model_id)
+    row = session.connection().execute(statement).first()
     return bytes(row[0]) if row is not None else None

@@ -102,17 +102,17 @@ def set_opted_out(*, session: Session, customer: Customer, opted_out: bool) -> N
 
 def forget_customer(*, session: Session, customer_id: int) -> None:
     """Delete every row about the customer (explicit deletes: SQLite may run without FKs)."""
-    answer_ids = select(Answer.id).where(Answer.customer_id == customer_id)
-    session.exec(delete(LabelCorrection).where(LabelCorrection.answer_id.in_(answer_ids)))
-    session.exec(delete(TrainingExample).where(TrainingExample.answer_id.in_(answer_ids)))
+    answer_ids = select(Answer.id).where(col(Answer.customer_id) == customer_id)
+    session.exec(delete(LabelCorrection).where(col(LabelCorrection.answer_id).in_(answer_ids)))
+    session.exec(delete(TrainingExample).where(col(TrainingExample.answer_id).in_(answer_ids)))
     session.exec(
-        delete(AnswerClassification).where(AnswerClassification.answer_id.in_(answer_ids))
+        delete(AnswerClassification).where(col(AnswerClassification.answer_id).in_(answer_ids))
     )
-    session.exec(delete(Answer).where(Answer.customer_id == customer_id))
-    session.exec(delete(SurveyInvitation).where(SurveyInvitation.customer_id == customer_id))
+    session.exec(delete(Answer).where(col(Answer.customer_id) == customer_id))
+    session.exec(delete(SurveyInvitation).where(col(SurveyInvitation.customer_id) == customer_id))
     session.exec(delete(CustomerNotice).where(col(CustomerNotice.customer_id) == customer_id))
-    session.exec(delete(Event).where(Event.customer_id == customer_id))
-    session.exec(delete(Customer).where(Customer.id == customer_id))
+    session.exec(delete(Event).where(col(Event.customer_id) == customer_id))
+    session.exec(delete(Customer).where(col(Customer.id) == customer_id))
     session.flush()
 
 

@@ -1,9 +1,10 @@
 """The delivery path: what each batch of outgoing surveys reads and writes.
 
 Every invitation sent goes through these statements, so, like the answer path
-(`storage.queries.answering`), they are SQLAlchemy Core on a `Connection`, built once and
-compiled once: a batch is claimed, read and prepared in a handful of statements (reads
-with IN, writes as executemany) instead of ORM loads and a flush per invitation.
+(`storage.queries.answering`), they are SQLAlchemy Core run on the session's connection,
+built once and compiled once: a batch is claimed, read and prepared in a handful of
+statements (reads with IN, writes as executemany) instead of ORM loads and a flush per
+invitation.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlmodel import Session
 
 from storage.models import OPEN_STATUSES, Customer, InvitationStatus, SurveyInvitation
+from storage.queries.invitations import InvitationState
 
 INVITATIONS: Table = SurveyInvitation.__table__  # type: ignore[attr-defined]
 CUSTOMERS: Table = Customer.__table__  # type: ignore[attr-defined]
@@ -36,18 +39,6 @@ class DueInvitation:
     customer_timezone: str | None
     opted_out: bool | None
     unreachable: bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class Started:
-    """An invitation about to be sent: its language and first step are fixed."""
-
-    id: int
-    survey_key: str
-    language: str
-    current_step: str
-    status: str = InvitationStatus.PENDING
-    send_started_at: datetime | None = None
 
 
 # A claim picks its candidates first (locked with FOR UPDATE SKIP LOCKED on PostgreSQL, so
@@ -127,18 +118,8 @@ _SENT_SINCE = (
     .distinct()
 )
 # executemany statements name their parameters b_*: a bindparam may not share a column's
-# name in an UPDATE's SET or WHERE.
-_SET_STATUS = (
-    update(INVITATIONS)
-    .where(INVITATIONS.c.id == bindparam("b_id"))
-    .values(
-        status=bindparam("b_status"),
-        status_reason=bindparam("b_reason"),
-        updated_at=bindparam("b_now"),
-    )
-)
-# Back to the outbox. The conversation had not begun (nothing arrived), so its step goes;
-# a reason, when given, replaces the previous one.
+# name in an UPDATE's SET or WHERE. Back to the outbox: the conversation had not begun
+# (nothing arrived), so its step goes; a reason, when given, replaces the previous one.
 _RELEASE = (
     update(INVITATIONS)
     .where(INVITATIONS.c.id == bindparam("b_id"))
@@ -170,36 +151,6 @@ _MARK_STARTED = (
     .values(send_started_at=bindparam("now"), updated_at=bindparam("now"))
     .returning(INVITATIONS.c.id)
 )
-# An invitation the customer already started answering (a tap can beat this record)
-# keeps its progress and only gets its `sent_at` and the message id (which the answer path
-# needs to edit the survey message).
-_RECORD_SENT = (
-    update(INVITATIONS)
-    .where(
-        INVITATIONS.c.id == bindparam("b_id"),
-        INVITATIONS.c.status == InvitationStatus.PENDING,
-    )
-    .values(
-        status=InvitationStatus.SENT,
-        sent_at=bindparam("b_now"),
-        updated_at=bindparam("b_now"),
-        telegram_message_id=bindparam("b_message"),
-        status_reason=bindparam("b_reason"),
-    )
-)
-_SENT_AT = (
-    update(INVITATIONS)
-    .where(
-        INVITATIONS.c.id == bindparam("b_id"),
-        or_(INVITATIONS.c.sent_at.is_(None), INVITATIONS.c.telegram_message_id.is_(None)),
-    )
-    .values(
-        sent_at=func.coalesce(INVITATIONS.c.sent_at, bindparam("b_now")),
-        telegram_message_id=func.coalesce(
-            INVITATIONS.c.telegram_message_id, bindparam("b_message")
-        ),
-    )
-)
 # A sender died mid-batch: its claims were never recorded. A live sender takes those older
 # than the claim timeout; a new sender takes every claim (its predecessor is gone).
 _CLAIMED = (
@@ -212,83 +163,41 @@ _RELEASE_UNSTARTED = (
     .where(*_CLAIMED, INVITATIONS.c.send_started_at.is_(None))
     .values(send_claimed_at=None)
 )
-_CLOSE_INTERRUPTED = (
-    update(INVITATIONS)
-    .where(*_CLAIMED, INVITATIONS.c.send_started_at.is_not(None))
-    .values(
-        status=InvitationStatus.SENT,
-        status_reason=bindparam("reason"),
-        sent_at=func.coalesce(INVITATIONS.c.sent_at, bindparam("now")),
-        updated_at=bindparam("now"),
-    )
-    .returning(INVITATIONS.c.id)
-)
 _RELEASE_UNSTARTED_BEFORE = _RELEASE_UNSTARTED.where(_CLAIMED_BEFORE)
-_CLOSE_INTERRUPTED_BEFORE = _CLOSE_INTERRUPTED.where(_CLAIMED_BEFORE)
-_EXPIRE_OVERDUE = (
-    update(INVITATIONS)
-    .where(
-        INVITATIONS.c.status.in_((InvitationStatus.PENDING, *OPEN_STATUSES)),
-        INVITATIONS.c.expires_at <= bindparam("now"),
-    )
-    .values(
-        status=InvitationStatus.EXPIRED,
-        status_reason="no answer in time",
-        updated_at=bindparam("now"),
-    )
-)
 _MARK_UNREACHABLE = (
     update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("b_id")).values(unreachable=True)
 )
 
 
-def release_unstarted_claims(connection: Connection, *, claimed_before: datetime | None) -> int:
+def release_unstarted_claims(*, session: Session, claimed_before: datetime | None) -> int:
     """Give stale claims (made before `claimed_before`, or all with None) whose send never
     started back to the outbox: certainly unsent. Return how many."""
     if claimed_before is None:
-        return connection.execute(_RELEASE_UNSTARTED).rowcount
-    return connection.execute(
-        _RELEASE_UNSTARTED_BEFORE, {"claimed_before": claimed_before}
-    ).rowcount
+        return session.connection().execute(_RELEASE_UNSTARTED).rowcount
+    return (
+        session.connection()
+        .execute(_RELEASE_UNSTARTED_BEFORE, {"claimed_before": claimed_before})
+        .rowcount
+    )
 
 
-def close_interrupted_sends(
-    connection: Connection, *, claimed_before: datetime | None, now: datetime, reason: str
-) -> list[int]:
-    """Record stale claims (made before `claimed_before`, or all with None) whose send had
-    started as sent, unconfirmed: the message may have arrived, and a duplicate survey is
-    worse than a missing one. Return their ids."""
-    if claimed_before is None:
-        result = connection.execute(_CLOSE_INTERRUPTED, {"now": now, "reason": reason})
-    else:
-        result = connection.execute(
-            _CLOSE_INTERRUPTED_BEFORE,
-            {"claimed_before": claimed_before, "now": now, "reason": reason},
-        )
-    return sorted(row[0] for row in result)
-
-
-def expire_overdue(connection: Connection, *, now: datetime) -> int:
-    """Close open or pending invitations whose expiry time has passed; return how many."""
-    return connection.execute(_EXPIRE_OVERDUE, {"now": now}).rowcount
-
-
-def claim_due(connection: Connection, *, now: datetime, limit: int) -> list[int]:
+def claim_due(*, session: Session, now: datetime, limit: int) -> list[int]:
     """Atomically claim up to `limit` due pending invitations for this worker (several
     instances claim disjoint sets); return their ids."""
-    ids = connection.execute(_PICK_DUE, {"now": now, "limit": limit}).scalars().all()
+    ids = session.connection().execute(_PICK_DUE, {"now": now, "limit": limit}).scalars().all()
     if not ids:
         return []
-    result = connection.execute(_CLAIM_DUE, {"ids": list(ids), "now": now})
+    result = session.connection().execute(_CLAIM_DUE, {"ids": list(ids), "now": now})
     return sorted(row[0] for row in result)
 
 
 def claim_reminders(
-    connection: Connection, *, survey_key: str, sent_before: datetime, now: datetime, limit: int
+    *, session: Session, survey_key: str, sent_before: datetime, now: datetime, limit: int
 ) -> list[int]:
     """Claim open invitations of `survey_key` sent before `sent_before` and not reminded."""
     ids = (
-        connection.execute(
+        session.connection()
+        .execute(
             _PICK_REMINDERS, {"b_survey": survey_key, "sent_before": sent_before, "limit": limit}
         )
         .scalars()
@@ -296,20 +205,23 @@ def claim_reminders(
     )
     if not ids:
         return []
-    result = connection.execute(_CLAIM_REMINDERS, {"ids": list(ids), "now": now})
+    result = session.connection().execute(_CLAIM_REMINDERS, {"ids": list(ids), "now": now})
     return sorted(row[0] for row in result)
 
 
-def due_with_customers(connection: Connection, *, ids: Sequence[int]) -> list[DueInvitation]:
+def due_with_customers(*, session: Session, ids: Sequence[int]) -> list[DueInvitation]:
     """The invitations with their customers, in one query, oldest due first."""
     if not ids:
         return []
-    return [DueInvitation(*row) for row in connection.execute(_DUE_WITH_CUSTOMERS, {"ids": ids})]
+    return [
+        DueInvitation(*row)
+        for row in session.connection().execute(_DUE_WITH_CUSTOMERS, {"ids": ids})
+    ]
 
 
 def sent_since(
-    connection: Connection,
     *,
+    session: Session,
     customer_ids: Iterable[int],
     survey_keys: Sequence[str],
     since: datetime,
@@ -318,33 +230,17 @@ def sent_since(
     customers = list(customer_ids)
     if not customers or not survey_keys:
         return set()
-    result = connection.execute(
+    result = session.connection().execute(
         _SENT_SINCE,
         {"customer_ids": customers, "survey_keys": list(survey_keys), "since": since},
     )
     return {row[0] for row in result}
 
 
-def set_status(
-    connection: Connection, *, changes: Sequence[tuple[int, str, str | None]], now: datetime
-) -> None:
-    """Close invitations that were never sent: (id, status, reason) each."""
-    if changes:
-        connection.execute(
-            _SET_STATUS,
-            [
-                {"b_id": i, "b_status": status, "b_reason": reason, "b_now": now}
-                for i, status, reason in changes
-            ],
-        )
-
-
-def release(
-    connection: Connection, *, releases: Sequence[tuple[int, datetime, str | None]]
-) -> None:
+def release(*, session: Session, releases: Sequence[tuple[int, datetime, str | None]]) -> None:
     """Give claimed invitations back to the outbox: (id, due again at, reason or None)."""
     if releases:
-        connection.execute(
+        session.connection().execute(
             _RELEASE,
             [
                 {"b_id": i, "b_due_at": due_at, "b_reason": reason}
@@ -353,17 +249,17 @@ def release(
         )
 
 
-def start(connection: Connection, *, started: Sequence[Started]) -> None:
+def start(*, session: Session, started: Sequence[InvitationState]) -> None:
     """Fix each invitation's language and first step, and count the attempt."""
     if started:
-        connection.execute(
+        session.connection().execute(
             _START,
             [{"b_id": s.id, "b_language": s.language, "b_step": s.current_step} for s in started],
         )
 
 
 def mark_sends_started(
-    connection: Connection, *, claims: Sequence[tuple[int, datetime | None]], now: datetime
+    *, session: Session, claims: Sequence[tuple[int, datetime | None]], now: datetime
 ) -> set[int]:
     """Record that these requests to the chat platform are about to leave; return the ids
     whose claim still holds (a lapsed claim may have been taken over by another worker).
@@ -378,27 +274,14 @@ def mark_sends_started(
             by_claim.setdefault(claimed_at, []).append(invitation_id)
     ours: set[int] = set()
     for claimed_at, ids in by_claim.items():
-        result = connection.execute(
+        result = session.connection().execute(
             _MARK_STARTED, {"ids": ids, "claimed_at": claimed_at, "now": now}
         )
         ours.update(row[0] for row in result)
     return ours
 
 
-def record_sent(
-    connection: Connection, *, sent: Sequence[tuple[int, int | None, str | None]], now: datetime
-) -> None:
-    """Mark invitations as sent: (id, message id, reason) each, two statements for the lot."""
-    if not sent:
-        return
-    connection.execute(
-        _RECORD_SENT,
-        [{"b_id": i, "b_message": m, "b_reason": r, "b_now": now} for i, m, r in sent],
-    )
-    connection.execute(_SENT_AT, [{"b_id": i, "b_message": m, "b_now": now} for i, m, _ in sent])
-
-
-def mark_unreachable(connection: Connection, *, customer_ids: Sequence[int]) -> None:
+def mark_unreachable(*, session: Session, customer_ids: Sequence[int]) -> None:
     """The customers' chats refuse our messages (bot blocked, chat deleted)."""
     if customer_ids:
-        connection.execute(_MARK_UNREACHABLE, [{"b_id": i} for i in customer_ids])
+        session.connection().execute(_MARK_UNREACHABLE, [{"b_id": i} for i in customer_ids])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlmodel import Session, col
 
 from storage.models import (
@@ -57,8 +57,9 @@ class OfferContext:
     language: str
 
 
-def record_offer(*, connection: Connection, offer: NewOffer) -> int:
-    """Store the offer shown in an invitation's closing message; return its id."""
+def record_offer(*, session: Session, offer: NewOffer) -> int:
+    """Store the offer shown in an invitation's closing message; return its id (a Core
+    insert on the session's connection: the answer path's hot spot)."""
     values = {
         "invitation_id": offer.invitation_id,
         "customer_id": offer.customer_id,
@@ -79,18 +80,18 @@ def record_offer(*, connection: Connection, offer: NewOffer) -> int:
         "offered_at": offer.offered_at,
         "updated_at": offer.offered_at,
     }
-    result = connection.execute(insert(WinbackOffer).values(**values))
+    result = session.connection().execute(insert(WinbackOffer).values(**values))
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
 
 
-def subscription_ref_of(*, connection: Connection, invitation_id: int) -> str | None:
+def subscription_ref_of(*, session: Session, invitation_id: int) -> str | None:
     """The cancelled subscription an invitation is about (None if it is about none)."""
     statement = select(col(SurveyInvitation.subscription_ref)).where(
         col(SurveyInvitation.id) == invitation_id
     )
-    return connection.execute(statement).scalar_one_or_none()
+    return session.connection().execute(statement).scalar_one_or_none()
 
 
 def offer_of_chat(*, session: Session, offer_id: int, chat_id: int) -> WinbackOffer | None:

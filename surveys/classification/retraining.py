@@ -83,7 +83,7 @@ def retrain(
     training, held_out = split(examples)
     extra = instance_examples(session=session, held_out=held_out)
     rows = [_as_labelled(example) for example in held_out]
-    current = current_model(session.connection(), base)
+    current = current_model(session, base)
     before = headline(evaluate(current, rows))
     model = train(
         [*training, *extra], corpus_hash=corpus_hash(examples), extra=len(extra), folds=folds

@@ -7,11 +7,9 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection
 from sqlmodel import Session
 
-from storage.clock import utcnow
-from storage.models import Answer, AnswerClassification, ExampleSource, LabelCorrection
+from storage.models import Answer, ExampleSource, LabelCorrection
 from storage.queries import classification as queries
 from storage.queries.answering import NewAnswer, StoredAnswer
 from surveys.classification.classifier import Classifier
@@ -33,8 +31,9 @@ REASON_QUESTION = "reason"
 
 def classify_answer(
     *, session: Session, answer: Answer, classifier: Classifier, fresh: bool = False
-) -> AnswerClassification | None:
-    """Classify a just-stored answer and save the result (the caller commits).
+) -> Classification | None:
+    """Classify a stored answer and save the result, replacing its label unless `fresh`
+    (the caller commits). The answer path does the same through `ClassifyOnArrival`.
 
     A reason button is the customer's own answer: it sets the category with full
     confidence. Free text is classified; when the same invitation has a reason choice other
@@ -43,33 +42,14 @@ def classify_answer(
     """
     if answer.id is None:
         session.flush()
-    result = _classify(session=session, answer=answer, classifier=classifier)
-    if result is None:
-        return None
-    return queries.save_classification(
-        session=session,
-        answer_id=answer.id,  # type: ignore[arg-type]
-        category=result.category,
-        secondary=list(result.secondary),
-        sentiment=result.sentiment,
-        confidence=result.confidence,
-        language=result.language,
-        method=result.method,
-        classifier_version=classifier.version,
-        needs_review=result.needs_review,
-        fresh=fresh,
-    )
-
-
-def _classify(
-    *, session: Session, answer: Answer, classifier: Classifier
-) -> Classification | None:
+    assert answer.id is not None
     reason = None
     if answer.question_key != REASON_QUESTION and answer.invitation_id is not None:
         stored = queries.reason_answer(session=session, invitation_id=answer.invitation_id)
         if stored is not None and stored.id != answer.id:
             reason = stored.choice_key
-    return classification_for(
+    return _label(
+        session,
         classifier,
         answer_id=answer.id,
         question_key=answer.question_key,
@@ -77,7 +57,41 @@ def _classify(
         text=answer.text,
         language=answer.language,
         reason_choice=reason,
+        replace=not fresh,
     )
+
+
+def _label(
+    session: Session,
+    classifier: Classifier,
+    *,
+    answer_id: int,
+    question_key: str,
+    choice_key: str | None,
+    text: str | None,
+    language: str | None,
+    reason_choice: str | None,
+    replace: bool,
+) -> Classification | None:
+    """Classify one answer and store the label: the one writer of automatic labels."""
+    result = classification_for(
+        classifier,
+        answer_id=answer_id,
+        question_key=question_key,
+        choice_key=choice_key,
+        text=text,
+        language=language,
+        reason_choice=reason_choice,
+    )
+    if result is not None:
+        queries.save_classification(
+            session=session,
+            answer_id=answer_id,
+            label=result,
+            classifier_version=classifier.version,
+            replace=replace,
+        )
+    return result
 
 
 def classification_for(
@@ -144,7 +158,7 @@ def relabel(
     text = teaching_text(answer.text)
     if text:
         queries.insert_training_example(
-            session.connection(),
+            session=session,
             answer_id=answer_id,
             text=text,
             language=answer.language,
@@ -162,19 +176,19 @@ def teaching_text(text: str | None) -> str:
 
 def load_correction_memory(*, session: Session) -> CorrectionMemory:
     """Build the memory of corrected texts from the database (refresh by calling again)."""
-    return CorrectionMemory(queries.list_corrections_with_text(session=session))
+    return CorrectionMemory(queries.corrections_with_text(session=session))
 
 
-def current_model(connection: Connection, base: Classifier) -> Classifier:
+def current_model(session: Session, base: Classifier) -> Classifier:
     """`base` with the newest model retrained for this instance, if there is one."""
-    stamp = queries.model_stamp(connection)
+    stamp = queries.model_stamp(session=session)
     if stamp is None:
         return base
-    return base.with_model(_stored_model(connection, stamp))
+    return base.with_model(_stored_model(session, stamp))
 
 
-def _stored_model(connection: Connection, stamp: tuple[int, str]) -> LearnedModel:
-    data = queries.model_data(connection, stamp[0])
+def _stored_model(session: Session, stamp: tuple[int, str]) -> LearnedModel:
+    data = queries.model_data(session=session, model_id=stamp[0])
     if data is None or sha256(data) != stamp[1]:
         raise ValueError(f"stored model {stamp[0]} does not match its recorded sha256")
     return LearnedModel.from_bytes(data)
@@ -187,7 +201,7 @@ def reclassify(*, session: Session, classifier: Classifier, since: datetime | No
     consults the current corrections, so similar texts learn from them. Returns how many
     answers got a new classification (the caller commits).
     """
-    classifier = current_model(session.connection(), classifier)
+    classifier = current_model(session, classifier)
     classifier = classifier.with_corrections(load_correction_memory(session=session))
     count = 0
     for answer in queries.iter_answers_to_classify(session=session, since=since):
@@ -218,7 +232,7 @@ class ClassifyOnArrival:
     def __call__(
         self,
         *,
-        connection: Connection,
+        session: Session,
         answer_id: int,
         answer: NewAnswer,
         answers: Sequence[StoredAnswer],
@@ -233,8 +247,9 @@ class ClassifyOnArrival:
         )
         classifier = self._classifier
         if answer.text and answer.text.strip():
-            classifier = self._with_current_corrections(connection)
-        result = classification_for(
+            classifier = self._with_current_corrections(session)
+        result = _label(
+            session,
             classifier,
             answer_id=answer_id,
             question_key=answer.question_key,
@@ -242,25 +257,12 @@ class ClassifyOnArrival:
             text=answer.text,
             language=answer.language,
             reason_choice=reason,
+            replace=False,
         )
-        if result is not None:
-            queries.insert_classification(
-                connection,
-                answer_id=answer_id,
-                category=result.category,
-                secondary=list(result.secondary),
-                sentiment=result.sentiment,
-                confidence=result.confidence,
-                language=result.language,
-                method=result.method,
-                classifier_version=classifier.version,
-                classified_at=utcnow(),
-                needs_review=result.needs_review,
-            )
         teaching = reason if answer.question_key != REASON_QUESTION else answer.choice_key
         if teaching_text(answer.text) and teaching in CATEGORIES and teaching != "other":
             queries.insert_training_example(
-                connection,
+                session=session,
                 answer_id=answer_id,
                 text=teaching_text(answer.text),
                 language=answer.language,
@@ -270,19 +272,19 @@ class ClassifyOnArrival:
             )
         return result
 
-    def _with_current_corrections(self, connection: Connection) -> Classifier:
-        model_stamp = queries.model_stamp(connection)
-        stamp = (queries.corrections_stamp(connection), model_stamp)
+    def _with_current_corrections(self, session: Session) -> Classifier:
+        model_stamp = queries.model_stamp(session=session)
+        stamp = (queries.corrections_stamp(session=session), model_stamp)
         with self._lock:
             if stamp != self._stamp:
                 if model_stamp != self._model_stamp:
                     self._classifier = (
                         self._base
                         if model_stamp is None
-                        else self._base.with_model(_stored_model(connection, model_stamp))
+                        else self._base.with_model(_stored_model(session, model_stamp))
                     )
                     self._model_stamp = model_stamp
-                memory = CorrectionMemory(queries.corrections_with_text(connection))
+                memory = CorrectionMemory(queries.corrections_with_text(session=session))
                 self._learned = self._classifier.with_corrections(memory)
                 self._stamp = stamp
             return self._learned

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from storage.queries import delivering
-from storage.session import run_statements
+from storage.queries import invitations
+from storage.session import run_unit
 from surveys.events import INTERACTION_COMPLETED, SUBSCRIPTION_CANCELLED
 from tests.auxil.factories import arecord, button_data, link_token
 from tests.auxil.slack_api import TOKEN, SlackServer
@@ -97,7 +97,7 @@ async def test_an_exit_survey_that_expires_half_answered_is_alerted_by_the_sweep
     assert slack_server.fake.messages(ALERTS_CHANNEL) == []
     later = bot.deps.clock() + timedelta(days=8)
     expired = await asyncio.to_thread(
-        run_statements, bot.deps.db, lambda c: delivering.expire_overdue(c, now=later)
+        run_unit, bot.deps.db, lambda s: invitations.expire_overdue(session=s, now=later)
     )
     assert expired == 1
     parts = slack_parts(bot.deps)

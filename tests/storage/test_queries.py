@@ -18,7 +18,7 @@ from storage.models import (
     LabelCorrection,
     SurveyInvitation,
 )
-from storage.queries import app_state
+from storage.queries import app_state, delivering
 from storage.queries import customers as customer_queries
 from storage.queries import events as event_queries
 from storage.queries import invitations as invitation_queries
@@ -103,7 +103,7 @@ def test_claiming_an_invitation_succeeds_once_and_fails_the_second_time(
     db: Engine, invitation: SurveyInvitation, clock: FakeClock
 ) -> None:
     def claim(session: Session) -> list[int]:
-        return invitation_queries.claim_due(session=session, now=clock(), limit=10)
+        return delivering.claim_due(session=session, now=clock(), limit=10)
 
     assert run_unit(db, claim) == [invitation.id]
     clock.advance(seconds=1)
@@ -118,7 +118,7 @@ def test_invitation_not_yet_due_is_not_claimed(
 ) -> None:
     claimed = run_unit(
         db,
-        lambda session: invitation_queries.claim_due(
+        lambda session: delivering.claim_due(
             session=session, now=clock() - timedelta(seconds=1), limit=10
         ),
     )

@@ -9,10 +9,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.context import Deps
-from storage.models import Answer, Customer, InvitationStatus, SurveyInvitation
+from storage.models import Answer, Customer, SurveyInvitation
 from storage.queries import customers as customer_queries
 from storage.queries import invitations as invitation_queries
-from storage.session import run_statements, run_unit
+from storage.session import run_unit
 from surveys import events
 from surveys.engine import Inbound
 from surveys.replies import Prompt, Reply
@@ -72,8 +72,9 @@ def open_survey(
             session=session, customer=owner, chat_id=chat_id, language=language
         )
         prompt = deps.surveys.start(session, invitation, language)
-        invitation_queries.set_status(
-            session=session, invitation=invitation, status=InvitationStatus.SENT, now=deps.clock()
+        session.flush()
+        invitation_queries.record_sent(
+            session=session, sent=[(invitation_id, None, None)], now=deps.clock()
         )
         return OpenSurvey(invitation_id, owner.id, chat_id, prompt)
 
@@ -100,10 +101,10 @@ def next_after_tap(reply: Reply) -> Prompt:
 
 
 def tap(deps: Deps, chat_id: int, data: str, *, language_code: str | None = None) -> Reply:
-    return run_statements(
+    return run_unit(
         deps.db,
-        lambda connection: deps.surveys.on_button(
-            connection, Inbound(chat_id=chat_id, language_code=language_code), data
+        lambda session: deps.surveys.on_button(
+            session, Inbound(chat_id=chat_id, language_code=language_code), data
         ),
     )
 
@@ -116,10 +117,10 @@ def say(
     update_id: int | None = None,
     language_code: str | None = None,
 ) -> Reply:
-    return run_statements(
+    return run_unit(
         deps.db,
-        lambda connection: deps.surveys.on_text(
-            connection,
+        lambda session: deps.surveys.on_text(
+            session,
             Inbound(chat_id=chat_id, language_code=language_code, update_id=update_id),
             text,
         ),

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from bot.context import Deps
 from storage.models import InvitationStatus, SurveyInvitation
 from storage.queries import customers as customer_queries
-from storage.queries import invitations as invitation_queries
+from storage.queries import delivering
 from storage.session import run_unit
 from surveys import events
 from surveys.delivery import (
@@ -286,7 +286,7 @@ async def test_claims_of_a_sender_that_is_gone_are_sent_at_once_by_the_next_send
     # The previous sender claimed both, started sending one, then died.
     run_unit(
         deps.db,
-        lambda session: invitation_queries.claim_due(session=session, now=clock(), limit=10),
+        lambda session: delivering.claim_due(session=session, now=clock(), limit=10),
     )
     with deps.db.begin() as connection:
         connection.execute(
@@ -322,7 +322,7 @@ async def test_claim_abandoned_under_a_live_sender_is_sent_once_after_the_claim_
     # left; the claim may still be in use, so only the timeout frees it.
     claimed = run_unit(
         deps.db,
-        lambda session: invitation_queries.claim_due(session=session, now=clock(), limit=10),
+        lambda session: delivering.claim_due(session=session, now=clock(), limit=10),
     )
     assert claimed == [invitation_id]
 

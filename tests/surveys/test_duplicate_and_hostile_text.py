@@ -13,7 +13,7 @@ from storage.models import Answer
 from storage.queries import answering
 from storage.queries import customers as customer_queries
 from storage.queries.answering import NewAnswer
-from storage.session import run_statements, run_unit
+from storage.session import run_unit
 from surveys.engine import Inbound
 from surveys.inbound import clean_json, clean_text
 from surveys.replies import Reply
@@ -42,18 +42,17 @@ def test_the_same_update_on_a_second_connection_waits_and_is_dropped_without_err
     def second_instance() -> None:
         try:
             second.append(
-                run_statements(deps.db, lambda c: deps.surveys.on_text(c, inbound, "Late again"))
+                run_unit(deps.db, lambda s: deps.surveys.on_text(s, inbound, "Late again"))
             )
         except BaseException as error:
             second.append(error)
 
-    with deps.db.connect() as first:
-        transaction = first.begin()
+    with Session(deps.db) as first:
         # The first instance has stored the answer but not committed yet when the second
         # instance, which has found nothing stored, writes the same answer.
         answering.insert_answer(
-            first,
-            NewAnswer(
+            session=first,
+            answer=NewAnswer(
                 customer_id=customer_id,
                 question_key="feedback",
                 text="Late again",
@@ -64,7 +63,7 @@ def test_the_same_update_on_a_second_connection_waits_and_is_dropped_without_err
         thread = threading.Thread(target=second_instance)
         thread.start()
         time.sleep(0.5)
-        transaction.commit()
+        first.commit()
     # SQLite's pool holds one connection: the second instance gets it only now.
     thread.join(timeout=30)
 
@@ -82,8 +81,8 @@ def test_insert_of_an_answer_whose_update_is_stored_returns_none(deps: Deps) -> 
         answered_at=deps.clock(),
     )
 
-    first = run_statements(deps.db, lambda c: answering.insert_answer(c, answer))
-    again = run_statements(deps.db, lambda c: answering.insert_answer(c, answer))
+    first = run_unit(deps.db, lambda s: answering.insert_answer(session=s, answer=answer))
+    again = run_unit(deps.db, lambda s: answering.insert_answer(session=s, answer=answer))
 
     assert isinstance(first, int)
     assert again is None

@@ -12,6 +12,7 @@ from telegram.ext import ApplicationBuilder
 from bot.context import Deps
 from bot.wiring import build_deps
 from handlers.telegram import admin
+from handlers.telegram.context import CONTEXT_TYPES, provide
 from tests.auxil.telegram_api import FakeTelegram, TelegramServer
 from tests.conftest import FakeClock, make_settings
 from tests.surveys.reports.dataset import build
@@ -50,9 +51,11 @@ async def bot(admin_deps: Deps, telegram: TelegramServer) -> AsyncIterator[FakeT
         .token(settings.require_bot_token())
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.file_base_url)
+        .context_types(CONTEXT_TYPES)
         .build()
     )
-    admin.register(application, admin_deps)
+    provide(application, admin_deps.services)
+    admin.register(application, admins=settings.telegram_admin_ids)
     async with application:
         await application.start()
         assert application.updater is not None

@@ -11,8 +11,8 @@ from telegram.ext import Application, ApplicationBuilder
 from bot.context import Deps
 from bot.wiring import build_deps
 from handlers.telegram import customer
+from handlers.telegram.context import CONTEXT_TYPES, provide
 from handlers.telegram.render import keyboard
-from storage.session import run_statements
 from surveys import events
 from tests.auxil.factories import button_data
 from tests.auxil.telegram_api import FakeTelegram, TelegramServer
@@ -58,9 +58,11 @@ async def completed_surveys(
         .token(settings.require_bot_token())
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.file_base_url)
+        .context_types(CONTEXT_TYPES)
         .build()
     )
-    customer.register(application, customer_deps, on_completed=on_completed)
+    provide(application, customer_deps.services)
+    customer.register(application, on_completed=on_completed)
     async with application:
         await application.start()
         assert application.updater is not None
@@ -86,11 +88,7 @@ async def test_a_survey_finished_with_a_button_is_reported_completed(
     sent = await application.bot.send_message(
         CHAT, survey.prompt.text, reply_markup=keyboard(survey.prompt.buttons)
     )
-    await asyncio.to_thread(
-        run_statements,
-        customer_deps.db,
-        lambda c: customer_deps.surveys.remember_message(c, survey.invitation_id, sent.message_id),
-    )
+    await customer_deps.services.answers.remember_message(survey.invitation_id, sent.message_id)
     question = fake.sent_messages(CHAT)[-1]
     fake.push_callback(CHAT, question["message_id"], button_data(question, "5"))
     await fake.async_wait_for(lambda f: "Skip" in str(f.sent_messages(CHAT)[-1]))

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlalchemy import text as text_sql
 from sqlmodel import Session, select
 
@@ -17,7 +17,7 @@ from storage.queries import answering
 from storage.queries import classification as queries
 from storage.queries import customers as customer_queries
 from storage.queries.answering import NewAnswer, StoredAnswer
-from storage.session import run_statements
+from storage.session import run_unit
 from surveys.classification import Classifier
 from surveys.classification.corpus import Example
 from surveys.classification.learned import sha256
@@ -73,8 +73,9 @@ def test_reason_button_alone_is_classified_with_full_confidence(
         )
         session.add(answer)
         session.flush()
-        row = classify_answer(session=session, answer=answer, classifier=classifier)
+        classify_answer(session=session, answer=answer, classifier=classifier)
         session.commit()
+        row = queries.get_classification(session=session, answer_id=answer.id)  # type: ignore[arg-type]
         assert row is not None
         assert (row.category, row.confidence, row.method, row.sentiment) == (
             "price",
@@ -242,18 +243,23 @@ def _arrive(
         customer_id=customer_id, question_key=question_key, text=text, answered_at=utcnow()
     )
 
-    def work(connection: Connection) -> str:
-        answer_id = answering.insert_answer(connection, answer)
-        result = hook(connection=connection, answer_id=answer_id, answer=answer, answers=answers)
+    def work(session: Session) -> str:
+        answer_id = answering.insert_answer(session=session, answer=answer)
+        assert answer_id is not None
+        result = hook(session=session, answer_id=answer_id, answer=answer, answers=answers)
         assert result is not None
-        stored = connection.execute(
-            text_sql("SELECT category FROM answer_classification WHERE answer_id = :id"),
-            {"id": answer_id},
-        ).scalar_one()
+        stored = (
+            session.connection()
+            .execute(
+                text_sql("SELECT category FROM answer_classification WHERE answer_id = :id"),
+                {"id": answer_id},
+            )
+            .scalar_one()
+        )
         assert stored == result.category
         return result.category
 
-    return run_statements(engine, work)
+    return run_unit(engine, work)
 
 
 def test_answers_arriving_after_each_new_correction_follow_it(
@@ -398,12 +404,12 @@ def test_retrain_refuses_a_worse_model_unless_forced(
         session.commit()
         assert refused.instance_examples == 1
         assert not refused.installed
-        assert queries.model_stamp(session.connection()) is None
+        assert queries.model_stamp(session=session) is None
         forced = retrain(
             session=session, base=classifier, corpus=small_corpus, folds=2, force=True
         )
         session.commit()
         assert forced.installed
         assert forced.before == refused.before
-        stamp = queries.model_stamp(session.connection())
+        stamp = queries.model_stamp(session=session)
         assert stamp is not None
