@@ -3,7 +3,8 @@
 Handlers parse an update or a request, call one of these and render what comes back; they
 never open a session or choose how the database is spoken to. The services are built once
 at start-up (`build_services`, called from `bot/`) and reach the handlers through PTB's
-context (`handlers.telegram.context`) and bolt's context (a middleware in `bot/`).
+context (`handlers.telegram.context`), bolt's context (a middleware in `bot/`) and the
+HTTP routes' arguments (`handlers/http/`).
 """
 
 from __future__ import annotations
