@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
+import stripe
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
@@ -24,17 +25,20 @@ from starlette.routing import BaseRoute
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder
 
+from bot import saves as save_wiring
 from bot.context import Deps
 from bot.settings import Settings, SettingsError
 from bot.slack_wiring import SlackParts, alert_for_invitation, build_slack
-from handlers.http import events_api, health
-from handlers.telegram import admin, customer, webhook
+from handlers.billing.stripe_billing import stripe_client
+from handlers.http import events_api, health, stripe_webhook
+from handlers.telegram import admin, customer, offers, webhook
 from handlers.telegram.context import CONTEXT_TYPES, ChurnContext, provide
 from handlers.telegram.intake import BoundedPolling
 from handlers.telegram.pacing import PacedRateLimiter
 from handlers.telegram.request import AiohttpRequest
 from handlers.telegram.sender import TelegramSender
 from storage.session import transact
+from surveys.billing.notices import NoticeDelivery
 from surveys.delivery import Delivery, DeliveryPolicy, DeliveryReport
 from surveys.i18n import pick_language
 from surveys.quiet_hours import QuietHours
@@ -45,6 +49,7 @@ log = logging.getLogger(__name__)
 TelegramApplication = Application[Any, ChurnContext, Any, Any, Any, Any]
 
 DELIVERY_JOB_ID = "deliver-invitations"
+SAVES_KEY = "churnbot.saves"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
@@ -84,6 +89,11 @@ def build_application(
     provide(application, deps.services)
     # Admin commands first: the customer handlers answer every unknown command with help.
     admin.register(application, admins=settings.telegram_admin_ids)
+    # Offer buttons before the customer handlers' catch-all button handler. Accepted offers
+    # are applied by the save desk (wired in `serve`; the sweep applies them otherwise).
+    saves = save_wiring.build_save_desk(deps, application.bot, slack)
+    application.bot_data[SAVES_KEY] = saves
+    offers.register(application, on_accepted=saves.process)
 
     async def completed(invitation_id: int) -> None:
         await alert_for_invitation(deps, slack, invitation_id)
@@ -159,7 +169,9 @@ def build_delivery(deps: Deps, application: TelegramApplication) -> Delivery:
     )
 
 
-def build_scheduler(deps: Deps, delivery: Delivery) -> AsyncIOScheduler:
+def build_scheduler(
+    deps: Deps, delivery: Delivery, notices: NoticeDelivery | None = None
+) -> AsyncIOScheduler:
     """APScheduler with the delivery job. Its state is the database (the outbox), so the
     in-memory job store is rebuilt identically at every start and nothing is lost."""
 
@@ -171,6 +183,9 @@ def build_scheduler(deps: Deps, delivery: Delivery) -> AsyncIOScheduler:
 
     async def deliver_batch() -> DeliveryReport:
         report = await delivery.run_once()
+        if notices is not None and not report.standby:
+            sent = await notices.run_once()
+            deps.metrics.sends.labels("notice").inc(sent.sent)
         metrics = deps.metrics
         metrics.sends.labels("survey").inc(report.sent)
         metrics.sends.labels("reminder").inc(report.reminded)
@@ -210,6 +225,21 @@ def _count_event(deps: Deps) -> events_api.OnEvent:
         deps.metrics.events_received.labels(event_type, outcome).inc()
 
     return count
+
+
+def _count_stripe_event(deps: Deps) -> stripe_webhook.OnEvent:
+    def count(event_type: str, outcome: str) -> None:
+        deps.metrics.events_received.labels(event_type, outcome).inc()
+
+    return count
+
+
+def _stripe_client(settings: Settings) -> stripe.StripeClient | None:
+    """The official client pointed at STRIPE_API_BASE_URL, or None without STRIPE_API_KEY."""
+    key = settings.stripe_api_key
+    if key is None or not key.get_secret_value():
+        return None
+    return stripe_client(key.get_secret_value(), settings.stripe_api_base_url)
 
 
 def _probe(
@@ -271,7 +301,13 @@ async def serve(
     requests = telegram_requests(settings)
     application = build_application(deps, slack, requests=requests)
     delivery = build_delivery(deps, application)
-    scheduler = build_scheduler(deps, delivery)
+    notices = NoticeDelivery(
+        db=deps.db,
+        sender=TelegramSender(application.bot),
+        messages=deps.surveys.messages,
+        clock=deps.clock,
+    )
+    scheduler = build_scheduler(deps, delivery, notices)
     polling: BoundedPolling | None = None
     routes: list[BaseRoute] = [
         *events_api.routes(
@@ -280,6 +316,16 @@ async def serve(
                 settings.events_api_token.get_secret_value() if settings.events_api_token else None
             ),
             on_event=_count_event(deps),
+        ),
+        *stripe_webhook.routes(
+            deps.services,
+            secret=(
+                settings.stripe_webhook_secret.get_secret_value()
+                if settings.stripe_webhook_secret
+                else None
+            ),
+            client=_stripe_client(settings),
+            on_event=_count_stripe_event(deps),
         ),
         *health.routes(_probe(deps, application, scheduler), deps.metrics.render),
         *(slack.routes if slack else []),
@@ -319,6 +365,7 @@ async def serve(
         else:
             polling = BoundedPolling(application, allowed_updates=ALLOWED_UPDATES)
             await polling.start(drop_pending_updates=False)
+        save_wiring.add_job(scheduler, application.bot_data[SAVES_KEY], deps.clock())
         scheduler.start()
         if slack is not None:
             await slack.start(scheduler)

@@ -30,6 +30,7 @@ from storage.queries import answers as answer_queries
 from storage.queries import customers as customer_queries
 from storage.session import run_unit
 from surveys import events
+from surveys.billing import stripe_intake
 from surveys.definition import DefinitionError, check_definitions
 from surveys.i18n import SUPPORTED_LANGUAGES
 from surveys.inbound import clean_text
@@ -267,7 +268,9 @@ def surveys_check(
 
 @app.command()
 def link(
-    customer_id: Annotated[str, typer.Argument(help="Your own id of the customer")],
+    customer_id: Annotated[
+        str, typer.Argument(help="Your own id of the customer, or its Stripe id (cus_…)")
+    ],
     token_only: Annotated[bool, typer.Option("--token-only", help="Print only the token")] = False,
     days: Annotated[
         int | None,
@@ -284,7 +287,9 @@ def link(
     deps = cli_context.deps(settings)
 
     def work(session: Any) -> str:
-        customer = customer_queries.upsert_customer(session=session, external_id=customer_id)
+        customer = stripe_intake.customer_for_link(
+            session, customer_id=customer_id, surveys=deps.definitions, now=deps.clock()
+        )
         return deps.accounts.link_token(customer, days or settings.link_token_days)
 
     token = run_unit(deps.db, work)
@@ -547,7 +552,9 @@ def _when(at: str | None) -> str | None:
 
 @event_app.command("interaction")
 def event_interaction(
-    customer_id: Annotated[str, typer.Argument(help="Your own id of the customer")],
+    customer_id: Annotated[
+        str, typer.Argument(help="Your own id of the customer, or its Stripe id (cus_…)")
+    ],
     ref: Annotated[str, typer.Option(help="Ticket or order reference, e.g. T-1001")],
     kind: Annotated[str, typer.Option(help="support_ticket, purchase, …")] = "support_ticket",
     at: Annotated[str | None, typer.Option(help="When it happened (ISO 8601); now")] = None,
@@ -567,7 +574,9 @@ def event_interaction(
 
 @event_app.command("cancel")
 def event_cancel(
-    customer_id: Annotated[str, typer.Argument(help="Your own id of the customer")],
+    customer_id: Annotated[
+        str, typer.Argument(help="Your own id of the customer, or its Stripe id (cus_…)")
+    ],
     ref: Annotated[str, typer.Option(help="Subscription reference, e.g. SUB-9")],
     involuntary: Annotated[
         bool, typer.Option("--involuntary", help="Failed payment, not the customer's choice")

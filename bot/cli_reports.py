@@ -152,6 +152,7 @@ def figures_json(figures: Figures) -> dict[str, object]:
         "start": period.start.isoformat(),
         "end": period.end.isoformat(),
         **figures.customers.as_dict(),
+        **({"saves": figures.saves.as_dict()} if figures.saves is not None else {}),
     }
 
 

@@ -13,6 +13,7 @@ from surveys.accounts import Accounts
 from surveys.classification import Classifier
 from surveys.definition import SurveyDefinition
 from surveys.engine import SurveyEngine
+from surveys.offers import OfferDesk
 from surveys.services import Services
 
 
@@ -29,5 +30,6 @@ class Deps:
     accounts: Accounts
     classifier: Classifier
     metrics: Metrics
+    offers: OfferDesk
     # What handlers call (they see nothing else of this container).
     services: Services

@@ -30,6 +30,8 @@ PRODUCTION_SETTINGS = (
     "slack_signing_secret",
     "slack_app_token",
     "telegram_webhook_url",
+    "stripe_webhook_secret",
+    "stripe_api_key",
 )
 
 
@@ -92,6 +94,13 @@ class Settings(BaseSettings):
     slack_command: str = "/churn"
     summary_schedule: str = "mon 09:00"
 
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_key: SecretStr | None = None
+    stripe_api_base_url: str = "https://api.stripe.com"
+    stripe_winback_coupon: str | None = None
+    save_webhook_url: str | None = None
+    save_webhook_secret: SecretStr | None = None
+
     @field_validator(
         "telegram_bot_token",
         "telegram_api_file_url",
@@ -106,6 +115,11 @@ class Settings(BaseSettings):
         "slack_app_token",
         "slack_summary_channel",
         "slack_alerts_channel",
+        "stripe_webhook_secret",
+        "stripe_api_key",
+        "stripe_winback_coupon",
+        "save_webhook_url",
+        "save_webhook_secret",
         mode="before",
     )
     @classmethod
@@ -201,12 +215,24 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from error
         return value
 
-    @field_validator("telegram_api_base_url")
+    @field_validator("telegram_api_base_url", "stripe_api_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("save_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @property
+    def stripe_enabled(self) -> bool:
+        """Whether churnbot calls Stripe (STRIPE_API_KEY set)."""
+        return bool(self.stripe_api_key and self.stripe_api_key.get_secret_value().strip())
 
     @property
     def file_base_url(self) -> str:
@@ -236,6 +262,9 @@ class Settings(BaseSettings):
             self.slack_bot_token,
             self.slack_signing_secret,
             self.slack_app_token,
+            self.stripe_webhook_secret,
+            self.stripe_api_key,
+            self.save_webhook_secret,
         )
         found = [value.get_secret_value().strip() for value in values if value is not None]
         password = make_url(self.database_url).password

@@ -17,6 +17,7 @@ from surveys.definition import SurveyRoles, load_definitions
 from surveys.engine import SurveyEngine
 from surveys.i18n import Messages
 from surveys.keyring import signing_key
+from surveys.offers import OfferDesk
 from surveys.services import build_services
 from surveys.signing import SigningKey
 
@@ -33,12 +34,20 @@ def build_deps(settings: Settings, *, clock: Clock = utcnow, migrate: bool = Tru
     key = _secret(settings, engine)
     messages = Messages.load()
     classifier = Classifier.load()
+    offers = OfferDesk(
+        messages=messages,
+        key=key,
+        clock=clock,
+        winback_coupon=settings.stripe_winback_coupon,
+        billing_enabled=settings.stripe_enabled,
+    )
     surveys = SurveyEngine(
         surveys=definitions,
         messages=messages,
         key=key,
         clock=clock,
         on_answer=ClassifyOnArrival(classifier, SurveyRoles.of(definitions)),
+        closing_buttons=offers.closing_buttons,
     )
     accounts = Accounts(messages=messages, key=key, clock=clock)
     return Deps(
@@ -51,6 +60,7 @@ def build_deps(settings: Settings, *, clock: Clock = utcnow, migrate: bool = Tru
         accounts=accounts,
         classifier=classifier,
         metrics=Metrics(engine),
+        offers=offers,
         services=build_services(
             db=engine,
             engine=surveys,
@@ -58,6 +68,7 @@ def build_deps(settings: Settings, *, clock: Clock = utcnow, migrate: bool = Tru
             clock=clock,
             zone=settings.zone,
             command=settings.slack_command,
+            offers=offers,
         ),
     )
 

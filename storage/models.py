@@ -60,6 +60,8 @@ class Customer(SQLModel, table=True):
     unreachable: bool = Field(default=False)
     plan: str | None = Field(default=None, max_length=100)
     monthly_revenue: float | None = Field(default=None)
+    # The Stripe customer (cus_…) this customer is, when Stripe reports events about them.
+    stripe_customer_id: str | None = Field(default=None, max_length=64, unique=True)
     attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     # Named by every deep link made for this customer: a link outlives nothing it was made
     # for, even when SQLite gives a later customer the id of an erased one.
@@ -302,3 +304,123 @@ class SlackAlert(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class OfferStatus(enum.StrEnum):
+    """Life cycle of one win-back offer that can be accepted."""
+
+    OFFERED = "offered"  # shown with Accept / No thanks
+    DECLINED = "declined"
+    ACCEPTED = "accepted"  # the outbox: to be applied in billing or handed to the team
+    APPLIED = "applied"  # Stripe resumed the subscription (and applied the coupon)
+    HANDED_OVER = "handed_over"  # no Stripe: the team applies it
+    REFUSED = "refused"  # the subscription had ended or Stripe refused: the team follows up
+
+
+class NoticeStatus(enum.StrEnum):
+    """Life cycle of one notice (to a customer, the team or a webhook); sent at most once."""
+
+    NONE = "none"  # nobody is to be told this way
+    PENDING = "pending"
+    SENDING = "sending"  # claimed; a crash now leaves it unsent rather than sent twice
+    RETRY = "retry"  # failed for sure; tried again at next_attempt_at
+    SENT = "sent"
+    SKIPPED = "skipped"  # no chat, opted out or unreachable
+    FAILED = "failed"  # gave up
+
+
+# A win-back offer made at the end of an exit survey, and what became of it. Accepted, it is
+# an outbox item: applied in billing once (every Stripe write carries `idempotency_key`), then
+# told to the customer, the team and the save webhook.
+class WinbackOffer(SQLModel, table=True):
+    __tablename__ = "winback_offer"
+    __table_args__ = (
+        Index("ix_winback_offer_status_due", "status", "next_attempt_at"),
+        Index("ix_winback_offer_offered_at", "offered_at"),
+        # Ids travel in buttons: never reuse the id of a deleted row.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    invitation_id: int = Field(foreign_key="survey_invitation.id", unique=True, ondelete="CASCADE")
+    customer_id: int = Field(foreign_key="customer.id", index=True, ondelete="CASCADE")
+    survey_key: str = Field(max_length=64)
+    choice_key: str = Field(max_length=64)
+    summary: str = Field(max_length=200)
+    coupon: str | None = Field(default=None, max_length=100)
+    resume: bool = Field(default=False)
+    subscription_ref: str | None = Field(default=None, max_length=200)
+    # Billing (Stripe) can apply it: configured, a subscription to act on, and the coupon set
+    # when the offer has one. Otherwise an accept goes to the team.
+    billing: bool = Field(default=False)
+    # The customer's monthly revenue when they accepted: what a save keeps.
+    monthly_revenue: float | None = Field(default=None)
+    status: str = Field(default=OfferStatus.OFFERED, max_length=16)
+    idempotency_key: str = Field(max_length=64)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime | None = Field(default=None)
+    last_error: str | None = Field(default=None, max_length=500)
+    customer_notice: str = Field(default=NoticeStatus.NONE, max_length=16)
+    team_notice: str = Field(default=NoticeStatus.NONE, max_length=16)
+    webhook_notice: str = Field(default=NoticeStatus.NONE, max_length=16)
+    webhook_attempts: int = Field(default=0)
+    webhook_next_at: datetime | None = Field(default=None)
+    offered_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = Field(default=None)
+    applied_at: datetime | None = Field(default=None)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class StripeEventStatus(enum.StrEnum):
+    """Whether a received Stripe event has reached the domain yet."""
+
+    PENDING = "pending"  # no churnbot customer matches its Stripe customer yet
+    APPLIED = "applied"  # mapped into the event intake (or found to need nothing)
+
+
+# One Stripe webhook event, recorded once by its id (Stripe retries and reorders them).
+class StripeEvent(SQLModel, table=True):
+    __tablename__ = "stripe_event"
+    __table_args__ = (
+        # Waiting events of one Stripe customer, applied oldest first once it is matched.
+        Index("ix_stripe_event_customer_status", "stripe_customer_id", "status", "created"),
+        # The newest event about one subscription or invoice (stale updates are dropped).
+        Index("ix_stripe_event_object_created", "object_id", "created"),
+    )
+
+    id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(max_length=100)
+    created: datetime
+    stripe_customer_id: str | None = Field(default=None, max_length=64)
+    object_id: str | None = Field(default=None, max_length=255)
+    status: str = Field(default=StripeEventStatus.PENDING, sa_type=String(16))
+    outcome: str | None = Field(default=None, max_length=200)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    received_at: datetime = Field(default_factory=utcnow)
+    applied_at: datetime | None = Field(default=None)
+
+
+class NoticeKind(enum.StrEnum):
+    """Messages to a customer that are not surveys."""
+
+    PAYMENT_FAILED = "payment_failed"
+
+
+# One message to a customer about their billing (a failed payment), once per invoice.
+class CustomerNotice(SQLModel, table=True):
+    __tablename__ = "customer_notice"
+    __table_args__ = (
+        UniqueConstraint("kind", "reference", name="uq_customer_notice_kind_reference"),
+        Index("ix_customer_notice_status_created", "status", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=32)
+    reference: str = Field(max_length=255)
+    link: str | None = Field(default=None, max_length=2000)
+    amount: str | None = Field(default=None, max_length=64)
+    status: str = Field(default=NoticeStatus.PENDING, sa_type=String(16))
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = Field(default=None)

@@ -123,11 +123,51 @@ class TextQuestion(_QuestionBase):
 Question = Annotated[RatingQuestion | ChoiceQuestion | TextQuestion, Field(discriminator="type")]
 
 
+WINBACK_COUPON_SETTING = "$STRIPE_WINBACK_COUPON"
+
+
+class Offer(_Strict):
+    """A win-back offer: its words, and optionally what accepting it does in billing.
+
+    A plain mapping of language to text is an offer with words only (as before). With
+    `coupon` (a Stripe coupon id, or `$STRIPE_WINBACK_COUPON` for that setting's value) or
+    `resume: true`, the closing message carries Accept / No thanks buttons."""
+
+    text: Localized
+    coupon: str | None = Field(
+        default=None, pattern=r"^(\$STRIPE_WINBACK_COUPON|[A-Za-z0-9_-]{1,100})$"
+    )
+    resume: bool = False
+    # What the team reads in an alert ("30% off for 3 months"); English, like every alert.
+    summary: str | None = Field(default=None, min_length=1, max_length=200)
+    # The Accept button's label; the catalogue's "Accept offer" when absent.
+    accept_label: Localized | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _words_only(cls, data: object) -> object:
+        if isinstance(data, dict) and "text" not in data:
+            return {"text": data}
+        return data
+
+    @property
+    def acceptable(self) -> bool:
+        """Whether accepting it does something (so the customer gets the buttons)."""
+        return self.coupon is not None or self.resume
+
+    def coupon_id(self, winback_coupon: str | None) -> str | None:
+        """The Stripe coupon to apply: the offer's own, or the configured win-back coupon
+        for `$STRIPE_WINBACK_COUPON` (None when that setting is empty)."""
+        if self.coupon == WINBACK_COUPON_SETTING:
+            return (winback_coupon or "").strip() or None
+        return self.coupon
+
+
 class Offers(_Strict):
     """Win-back offers appended to the closing message, chosen by an earlier choice."""
 
     question: str
-    by_choice: dict[str, Localized]
+    by_choice: dict[str, Offer]
 
 
 class Closing(_Strict):
@@ -228,6 +268,11 @@ def _problems(survey: SurveyDefinition) -> Iterable[str]:
             for choice in offers.by_choice:
                 if choice not in valid:
                     yield f"closing offers: {choice!r} is not an option of {offers.question!r}"
+        for choice, offer in offers.by_choice.items():
+            if offer.acceptable and offer.summary is None:
+                yield f"closing offers: {choice!r} can be accepted: give it a summary"
+            if offer.accept_label is not None and not offer.acceptable:
+                yield f"closing offers: {choice!r} has an accept_label but no coupon or resume"
 
 
 def _role_problems(survey: SurveyDefinition) -> Iterable[str]:

@@ -45,6 +45,9 @@ ANSWER_MARK = "✓"
 RECAP_CHARS = 120
 
 AnswerHook = Callable[..., object]
+# Buttons for the closing message (an offer's Accept / No thanks), given the session and
+# the invitation, survey and answers as keywords; see surveys/offers.py.
+ClosingButtons = Callable[..., tuple[tuple[Button, ...], ...]]
 
 
 class AnswerView(Protocol):
@@ -80,8 +83,10 @@ class SurveyEngine:
         key: SigningKey,
         clock: Clock,
         on_answer: AnswerHook | None = None,
+        closing_buttons: ClosingButtons | None = None,
     ) -> None:
         self.surveys = surveys
+        self._closing_buttons = closing_buttons
         self.messages = messages
         self._key = key
         self._clock = clock
@@ -152,7 +157,7 @@ class SurveyEngine:
                 (a.choice_key for a in answers if a.question_key == offers.question), None
             )
             if chosen in offers.by_choice:
-                text = f"{text}\n\n{localize(offers.by_choice[chosen], language)}"
+                text = f"{text}\n\n{localize(offers.by_choice[chosen].text, language)}"
         return text
 
     # Starting --------------------------------------------------------------------------
@@ -349,8 +354,15 @@ class SurveyEngine:
         next_key = next_step(survey, answer.question_key, answers)
         if next_key == END:
             invitations.complete(session=session, invitation_id=invitation.id, now=now)
+            buttons = (
+                self._closing_buttons(
+                    session, invitation=invitation, survey=survey, answers=answers
+                )
+                if self._closing_buttons is not None
+                else ()
+            )
             closing = Reply(
-                messages=(Prompt(self.closing_text(invitation, answers)),),
+                messages=(Prompt(self.closing_text(invitation, answers), buttons=buttons),),
                 completed=invitation.id,
             )
             return closing, answers

@@ -21,13 +21,22 @@ SUBSCRIPTION_STARTED = "subscription.started"
 INTERACTION_COMPLETED = "interaction.completed"
 SUBSCRIPTION_CANCELLED = "subscription.cancelled"
 CUSTOMER_INACTIVE = "customer.inactive"
+# The customer asked to cancel at the end of the period: still a customer, and still savable.
+SUBSCRIPTION_CANCEL_SCHEDULED = "subscription.cancel_scheduled"
+PAYMENT_FAILED = "payment.failed"
+PAYMENT_RECOVERED = "payment.recovered"
 EVENT_TYPES = (
     CUSTOMER_UPSERTED,
     SUBSCRIPTION_STARTED,
     INTERACTION_COMPLETED,
     SUBSCRIPTION_CANCELLED,
     CUSTOMER_INACTIVE,
+    SUBSCRIPTION_CANCEL_SCHEDULED,
+    PAYMENT_FAILED,
+    PAYMENT_RECOVERED,
 )
+# Events naming a subscription: one exit survey per subscription whichever of them comes.
+SUBSCRIPTION_ENDING = (SUBSCRIPTION_CANCELLED, SUBSCRIPTION_CANCEL_SCHEDULED)
 
 
 EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
@@ -71,7 +80,7 @@ class EventOutcome:
 def subscription_ref(event: EventInput) -> str | None:
     """The cancelled subscription's reference: one exit survey per subscription, however
     many cancel events (with different event ids) name it."""
-    if event.type != SUBSCRIPTION_CANCELLED:
+    if event.type not in SUBSCRIPTION_ENDING:
         return None
     reference = event.data.get("reference")
     if not isinstance(reference, str) or not reference.strip():
@@ -111,6 +120,12 @@ def record_event(
     )
     if not created:
         return EventOutcome(event.event_id, recorded=False, invitations=())
+    stripe_customer_id = (profile or {}).get("stripe_customer_id")
+    if isinstance(stripe_customer_id, str):
+        # Imported here: the Stripe intake maps into this module (it is its second source).
+        from surveys.billing.stripe_intake import apply_waiting
+
+        apply_waiting(session, stripe_customer_id=stripe_customer_id, surveys=surveys, now=now)
     invitations: list[int] = []
     details: list[InvitationOutcome] = []
     reference = subscription_ref(event)
@@ -172,6 +187,7 @@ class _CustomerData(BaseModel):
     plan: str | None = Field(default=None, max_length=100)
     monthly_revenue: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     telegram_chat_id: int | None = Field(default=None, ge=-(2**63), lt=2**63)
+    stripe_customer_id: str | None = Field(default=None, pattern=r"^cus_[A-Za-z0-9]{1,60}$")
 
 
 class _CancelData(BaseModel):
@@ -199,6 +215,7 @@ class _InactiveData(BaseModel):
 _DATA_MODELS: dict[str, type[BaseModel]] = {
     CUSTOMER_UPSERTED: _CustomerData,
     SUBSCRIPTION_CANCELLED: _CancelData,
+    SUBSCRIPTION_CANCEL_SCHEDULED: _CancelData,
     INTERACTION_COMPLETED: _InteractionData,
     CUSTOMER_INACTIVE: _InactiveData,
 }

@@ -3,7 +3,8 @@
 Handlers parse an update or a request, call one of these and render what comes back; they
 never open a session or choose how the database is spoken to. The services are built once
 at start-up (`build_services`, called from `bot/`) and reach the handlers through PTB's
-context (`handlers.telegram.context`) and bolt's context (a middleware in `bot/`).
+context (`handlers.telegram.context`), bolt's context (a middleware in `bot/`) and the
+HTTP routes' arguments (`handlers/http/`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from storage.queries import alerts as alert_queries
 from storage.session import GroupWriter, transact
 from surveys import events
 from surveys.accounts import Accounts
+from surveys.billing import stripe_intake
 from surveys.definition import SurveyDefinition, SurveyRoles
 from surveys.engine import Inbound, SurveyEngine
 from surveys.i18n import Messages, pick_language
+from surveys.offers import OfferDesk, OfferTap
 from surveys.replies import Reply
 from surveys.reports.alerts import Alert, alert_for, claim_alert, invitation_of_answer
 from surveys.reports.blocks import Rendered
@@ -134,6 +137,62 @@ class EventService:
             self._db,
             lambda session: events.record_events(
                 session, batch, surveys=self._definitions, now=now
+            ),
+        )
+
+
+class StripeService:
+    """Verified Stripe webhook events: recorded once by id, applied to their customer."""
+
+    def __init__(
+        self, *, db: Engine, definitions: dict[str, SurveyDefinition], clock: Clock
+    ) -> None:
+        self._db = db
+        self._definitions = definitions
+        self._clock = clock
+
+    async def receive(self, notice: stripe_intake.StripeNotice) -> stripe_intake.ReceiveOutcome:
+        """Record the event and apply it if its customer is known, in one transaction."""
+        now = self._clock()
+        return await transact(
+            self._db,
+            lambda session: stripe_intake.receive(
+                session, notice, surveys=self._definitions, now=now
+            ),
+        )
+
+    async def link(
+        self, *, event_id: str, stripe_customer_id: str, churnbot_customer_id: str
+    ) -> stripe_intake.Outcome:
+        """Match a Stripe customer to the churnbot customer its own metadata names, applying
+        the events that waited for it; the outcome of `event_id`."""
+        now = self._clock()
+        return await transact(
+            self._db,
+            lambda session: stripe_intake.link_customer(
+                session,
+                event_id=event_id,
+                stripe_customer_id=stripe_customer_id,
+                churnbot_customer_id=churnbot_customer_id,
+                surveys=self._definitions,
+                now=now,
+            ),
+        )
+
+
+class OfferService:
+    """Taps on a win-back offer's Accept / No thanks buttons."""
+
+    def __init__(self, *, db: Engine, desk: OfferDesk) -> None:
+        self._db = db
+        self._desk = desk
+
+    async def tap(self, *, chat_id: int, raw: str, language_code: str | None) -> OfferTap:
+        """Record Accept or No thanks (forged, foreign or repeated taps change nothing)."""
+        return await transact(
+            self._db,
+            lambda session: self._desk.on_button(
+                session, chat_id=chat_id, language_code=language_code, raw=raw
             ),
         )
 
@@ -274,6 +333,8 @@ class Services:
     events: EventService
     reports: ReportService
     alerts: AlertService
+    stripe: StripeService
+    offers: OfferService
     messages: Messages
     clock: Clock
     writer: GroupWriter
@@ -290,9 +351,10 @@ def build_services(
     accounts: Accounts,
     clock: Clock,
     zone: ZoneInfo,
+    offers: OfferDesk,
     command: str = "/churn",
 ) -> Services:
-    """The services over one database, survey engine and account desk."""
+    """The services over one database, survey engine, account desk and offer desk."""
     writer = GroupWriter(db)
     return Services(
         answers=AnswerService(writer=writer, engine=engine),
@@ -300,6 +362,8 @@ def build_services(
         events=EventService(db=db, definitions=engine.surveys),
         reports=ReportService(db=db, definitions=engine.surveys, zone=zone, command=command),
         alerts=AlertService(db=db, clock=clock, roles=SurveyRoles.of(engine.surveys)),
+        stripe=StripeService(db=db, definitions=engine.surveys, clock=clock),
+        offers=OfferService(db=db, desk=offers),
         messages=engine.messages,
         clock=clock,
         writer=writer,

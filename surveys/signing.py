@@ -130,6 +130,8 @@ class ButtonAction(enum.StrEnum):
     SKIP = "s"
     FORGET_YES = "fy"
     FORGET_NO = "fn"
+    OFFER_ACCEPT = "oa"  # target: the win-back offer's id
+    OFFER_DECLINE = "od"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from tests.auxil.environment import (
     make_settings,
     postgres_schema,
 )
+from tests.auxil.stripe_api import StripeServer
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +46,13 @@ def postgres_database_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh PostgreSQL schema, for tests about several instances sharing one database."""
     with postgres_schema(postgres_admin_url) as url:
         yield url
+
+
+@pytest.fixture
+def stripe_server() -> Iterator[StripeServer]:
+    """A fresh Stripe API stand-in per test on a free port (STRIPE_API_BASE_URL: .base)."""
+    with StripeServer() as server:
+        yield server
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from bot.sandbox.server import (
     SUMMARY_CHANNEL,
     SandboxServer,
 )
+from bot.sandbox.stripe_api import WINBACK_COUPON
 from bot.settings import DEFAULT_SANDBOX_PORT, Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,11 @@ def sandbox_settings(
         http_host=SANDBOX_HOST,
         database_url=database_url or SANDBOX_DATABASE_URL,
         quiet_hours="",
+        # Never the production Stripe account: the stand-in, with this start's secrets.
+        stripe_webhook_secret=SecretStr(server.stripe.webhook_secret),
+        stripe_api_key=SecretStr(server.stripe.api_key),
+        stripe_api_base_url=server.stripe_api_url,
+        stripe_winback_coupon=WINBACK_COUPON,
     )
     if "log_level" not in explicit:
         values["log_level"] = "WARNING"

@@ -10,6 +10,7 @@ events to the real application's HTTP server, over real HTTP like Slack and a bi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import threading
@@ -30,6 +31,7 @@ from starlette.routing import Mount, Route
 
 from bot.context import Deps
 from bot.sandbox.slack_api import FakeSlack, signed_headers
+from bot.sandbox.stripe_api import FakeStripe
 from bot.sandbox.telegram_api import FakeTelegram
 from bot.sandbox.threaded import ThreadedServer
 from storage.queries import customers as customer_queries
@@ -96,6 +98,12 @@ class SandboxServer:
             BOT_TOKEN, bot_username=BOT_USERNAME, bot_first_name="Churnbot"
         )
         self.slack = FakeSlack(SLACK_TOKEN)
+        self.stripe = FakeStripe(
+            f"sk_test_{secrets.token_urlsafe(18)}",
+            webhook_secret=f"whsec_{secrets.token_urlsafe(24)}",
+        )
+        # Each page customer's Stripe customer and subscription (made at the first click).
+        self._stripe_subscriptions: dict[str, str] = {}
         self.deps: Deps | None = None  # set by attach() once the database is open
         self.app_url = ""  # the real application's HTTP server, set once it listens
         self._lines: list[ChatLine] = []
@@ -114,8 +122,10 @@ class SandboxServer:
                 Route("/sandbox/api/slack/command", self._command, methods=["POST"]),
                 Route("/sandbox/api/slack/select", self._select, methods=["POST"]),
                 Route("/sandbox/api/event", self._event, methods=["POST"]),
+                Route("/sandbox/api/stripe/cancel", self._stripe_cancel, methods=["POST"]),
                 Mount("/telegram", app=self.telegram.app),
                 Mount("/slack", app=self.slack.app),
+                Mount("/stripe", app=self.stripe.app),
             ]
         )
 
@@ -136,6 +146,10 @@ class SandboxServer:
     @property
     def slack_api_url(self) -> str:
         return f"{self.url}/slack/api/"
+
+    @property
+    def stripe_api_url(self) -> str:
+        return f"{self.url}/stripe"
 
     def attach(self, deps: Deps) -> None:
         self.deps = deps
@@ -380,6 +394,39 @@ class SandboxServer:
         except ValueError:
             answer = {"body": response.text}
         return JSONResponse({"status": response.status_code, "answer": answer, "event": event})
+
+    async def _stripe_cancel(self, request: Request) -> JSONResponse:
+        """Play the customer cancelling in Stripe's portal: the subscription (made at the
+        first click, tagged with the page's customer id) is set to cancel at period end,
+        and Stripe's signed webhooks reach `POST /api/stripe/webhook`."""
+        body = await _json(request)
+        customer_id = str(body.get("customer_id") or "").strip()[:200]
+        if not customer_id:
+            return JSONResponse({"error": "customer_id, please"}, 400)
+        if not self.app_url:
+            return JSONResponse({"error": "the bot is still starting"}, 503)
+        with self._lock:
+            subscription_id = self._stripe_subscriptions.get(customer_id)
+            to_send = []
+            if subscription_id is None:
+                customer = self.stripe.create_customer(churnbot_customer_id=customer_id)
+                created = self.stripe.create_subscription(customer["id"])
+                subscription_id = created["data"]["object"]["id"]
+                self._stripe_subscriptions[customer_id] = subscription_id
+                to_send.append(created)
+            if not self.stripe.subscription(subscription_id)["cancel_at_period_end"]:
+                to_send.append(self.stripe.schedule_cancel(subscription_id))
+        answers = []
+        async with httpx.AsyncClient(base_url=self.app_url, timeout=10) as client:
+            for event in to_send:
+                content, headers = self.stripe.signed_delivery(event)
+                response = await client.post(
+                    "/api/stripe/webhook", content=content, headers=headers
+                )
+                answers.append({"type": event["type"], "status": response.status_code})
+                with contextlib.suppress(ValueError):
+                    answers[-1]["answer"] = response.json()
+        return JSONResponse({"subscription": subscription_id, "webhooks": answers})
 
     async def _post_to_app(self, path: str, body: str, *, signed: bool) -> httpx.Response:
         if not self.app_url:

@@ -12,13 +12,22 @@ from storage.models import (
     Answer,
     AnswerClassification,
     Customer,
+    CustomerNotice,
     Event,
     LabelCorrection,
     SurveyInvitation,
     TrainingExample,
 )
 
-PROFILE_FIELDS = ("name", "language", "timezone", "plan", "monthly_revenue", "telegram_chat_id")
+PROFILE_FIELDS = (
+    "name",
+    "language",
+    "timezone",
+    "plan",
+    "monthly_revenue",
+    "telegram_chat_id",
+    "stripe_customer_id",
+)
 
 
 def get_by_external_id(*, session: Session, external_id: str) -> Customer | None:
@@ -42,6 +51,9 @@ def upsert_customer(
     if chat_id is not None and chat_id != customer.telegram_chat_id:
         _free_chat(session=session, chat_id=chat_id, keep=customer)
         customer.unreachable = False
+    stripe_id = (attributes or {}).get("stripe_customer_id")
+    if stripe_id is not None and stripe_id != customer.stripe_customer_id:
+        _free_stripe_customer(session=session, stripe_customer_id=stripe_id, keep=customer)
     for key, value in (attributes or {}).items():
         if key in PROFILE_FIELDS:
             setattr(customer, key, value)
@@ -58,6 +70,16 @@ def _free_chat(*, session: Session, chat_id: int, keep: Customer) -> None:
     previous = get_by_chat(session=session, chat_id=chat_id)
     if previous is not None and previous is not keep:
         previous.telegram_chat_id = None
+        session.flush()
+
+
+def _free_stripe_customer(*, session: Session, stripe_customer_id: str, keep: Customer) -> None:
+    """A Stripe customer is one churnbot customer: the latest claim wins."""
+    previous = session.exec(
+        select(Customer).where(Customer.stripe_customer_id == stripe_customer_id)
+    ).first()
+    if previous is not None and previous is not keep:
+        previous.stripe_customer_id = None
         session.flush()
 
 
@@ -88,6 +110,7 @@ def forget_customer(*, session: Session, customer_id: int) -> None:
     )
     session.exec(delete(Answer).where(col(Answer.customer_id) == customer_id))
     session.exec(delete(SurveyInvitation).where(col(SurveyInvitation.customer_id) == customer_id))
+    session.exec(delete(CustomerNotice).where(col(CustomerNotice.customer_id) == customer_id))
     session.exec(delete(Event).where(col(Event.customer_id) == customer_id))
     session.exec(delete(Customer).where(col(Customer.id) == customer_id))
     session.flush()

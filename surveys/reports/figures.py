@@ -32,6 +32,7 @@ from storage.queries import figures as queries
 from surveys.definition import Role, SurveyRoles
 from surveys.labels import Automatic, label_that_counts
 from surveys.reports.periods import Period
+from surveys.reports.saves import SaveFigures, save_figures
 from surveys.reports.text import EmergingReason, Quote, emerging_reasons, representative, scrub
 from surveys.vocabulary import Category, Sentiment
 
@@ -248,6 +249,7 @@ class Figures:
     answered_exits: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
     needs_review: int = 0
+    saves: SaveFigures | None = None
 
     def reason(self, category: str) -> ReasonFigure | None:
         return next((reason for reason in self.reasons if reason.category == category), None)
@@ -427,4 +429,5 @@ def compute_figures(
         generated_at=now,
         answered_exits=total,
         needs_review=sum(1 for item in current if item.needs_review),
+        saves=save_figures(session=session, start=period.start, end=period.end),
     )

@@ -103,7 +103,27 @@ def headline(figures: Figures) -> list[tuple[str, str]]:
             "Revenue churn",
             f"{customers.revenue_churn.display()} ({money(customers.revenue_lost)} lost)",
         ),
+        *save_headline(figures),
     ]
+
+
+def save_headline(figures: Figures) -> list[tuple[str, str]]:
+    """The save rate and the revenue saved, when exit surveys made offers in the period."""
+    saves = figures.saves
+    if saves is None or not saves.offered:
+        return []
+    rate = f"{saves.save_rate:.1f}%" if saves.save_rate is not None else "n/a"
+    per_month = "; ".join(
+        f"{month.month}: {month.accepted}/{month.offered}, {money(month.revenue_saved)}"
+        for month in saves.months
+    )
+    value = (
+        f"{rate} ({saves.accepted} of {plural(saves.offered, 'offer')} accepted), "
+        f"{money(saves.revenue_saved)} a month saved"
+    )
+    if len(saves.months) > 1:
+        value += f" ({per_month})"
+    return [("Save rate", value)]
 
 
 def health_line(figures: Figures) -> str:

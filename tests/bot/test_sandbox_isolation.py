@@ -30,6 +30,8 @@ PRODUCTION_SETTINGS = {
     "SLACK_SIGNING_SECRET": REAL_SIGNING_SECRET,
     "SLACK_APP_TOKEN": "xapp-real",
     "TELEGRAM_WEBHOOK_URL": "https://bot.example.com",
+    "STRIPE_WEBHOOK_SECRET": "whsec_real",
+    "STRIPE_API_KEY": "sk_live_real",
 }
 
 

@@ -91,3 +91,22 @@ def test_two_clicks_on_the_sandbox_cancel_button_queue_one_exit_survey(tmp_path:
     assert len(first["invitations"]) == 1
     assert second["recorded"] is True  # a second report of the cancellation is stored ...
     assert second["invitations"] == []  # ... but queues no second exit survey
+
+
+def test_the_cancel_in_stripe_button_reaches_the_bot_as_signed_stripe_webhooks(
+    tmp_path: Path,
+) -> None:
+    env = clean_env(None)
+    with running(["run"], cwd=tmp_path, env=env) as (url, _):
+        clicks = [
+            httpx.post(
+                f"{url}sandbox/api/stripe/cancel", json={"customer_id": "c-s"}, timeout=20
+            ).json()
+            for _ in range(2)
+        ]
+    first, second = clicks
+    assert [(h["type"], h["status"], h["answer"]["outcome"]) for h in first["webhooks"]] == [
+        ("customer.subscription.created", 200, "subscription started"),
+        ("customer.subscription.updated", 200, "cancellation scheduled: exit survey"),
+    ]
+    assert second == {"subscription": first["subscription"], "webhooks": []}

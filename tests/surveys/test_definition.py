@@ -87,7 +87,10 @@ def test_shipped_definitions_load_with_all_eight_languages() -> None:
                 assert question.scale.max_label is not None
                 localized.extend((question.scale.min_label, question.scale.max_label))
         if survey.closing.offers is not None:
-            localized.extend(survey.closing.offers.by_choice.values())
+            for offer in survey.closing.offers.by_choice.values():
+                localized.append(offer.text)
+                if offer.accept_label is not None:
+                    localized.append(offer.accept_label)
         for texts in localized:
             assert {language for language, text in texts.items() if text.strip()} == set(
                 LANGUAGES
@@ -106,7 +109,7 @@ def test_exit_survey_reasons_are_the_eleven_churn_categories() -> None:
     keys = [option.key for option in reason.options]
     assert len(keys) == 11
     assert keys == list(Category)
-    assert exit_survey.triggers == ["subscription.cancelled"]
+    assert exit_survey.triggers == ["subscription.cancelled", "subscription.cancel_scheduled"]
 
 
 def test_valid_sample_definition_loads(tmp_path: Path) -> None:
@@ -140,6 +143,36 @@ def _offer_for_unknown_option(raw: dict[str, Any]) -> None:
     raw["closing"]["offers"]["by_choice"]["gold"] = _texts("Gold")
 
 
+def _acceptable_offer_without_summary(raw: dict[str, Any]) -> None:
+    raw["closing"]["offers"]["by_choice"]["price"] = {"text": _texts("Stay"), "resume": True}
+
+
+def _accept_label_without_action(raw: dict[str, Any]) -> None:
+    raw["closing"]["offers"]["by_choice"]["price"] = {
+        "text": _texts("Stay"),
+        "accept_label": _texts("Accept"),
+    }
+
+
+def _accept_label_missing_german(raw: dict[str, Any]) -> None:
+    label = _texts("Accept")
+    del label["de"]
+    raw["closing"]["offers"]["by_choice"]["price"] = {
+        "text": _texts("Stay"),
+        "coupon": "WINBACK30",
+        "summary": "30% off",
+        "accept_label": label,
+    }
+
+
+def _coupon_with_spaces(raw: dict[str, Any]) -> None:
+    raw["closing"]["offers"]["by_choice"]["price"] = {
+        "text": _texts("Stay"),
+        "coupon": "WIN BACK",
+        "summary": "30% off",
+    }
+
+
 def _unknown_field(raw: dict[str, Any]) -> None:
     raw["questions"][2]["colour"] = "blue"
 
@@ -171,6 +204,25 @@ def _unknown_field(raw: dict[str, Any]) -> None:
             id="offer-for-unknown-option",
         ),
         pytest.param(_unknown_field, "'details'", "colour", id="unknown-field"),
+        pytest.param(
+            _acceptable_offer_without_summary,
+            "'price'",
+            "can be accepted: give it a summary",
+            id="acceptable-offer-without-summary",
+        ),
+        pytest.param(
+            _accept_label_without_action,
+            "'price'",
+            "accept_label but no coupon or resume",
+            id="accept-label-without-action",
+        ),
+        pytest.param(
+            _accept_label_missing_german,
+            "closing",
+            "text missing in de",
+            id="accept-label-missing-a-language",
+        ),
+        pytest.param(_coupon_with_spaces, "coupon", "pattern", id="coupon-not-an-id"),
     ],
 )
 def test_invalid_definition_error_names_file_question_and_problem(
@@ -185,6 +237,48 @@ def test_invalid_definition_error_names_file_question_and_problem(
     assert message.startswith("sample.yaml: ")
     assert question in message
     assert problem in message
+
+
+def test_offer_given_as_plain_texts_has_words_only(tmp_path: Path) -> None:
+    survey = load_definition(_write_definition(tmp_path, lambda raw: None))
+
+    assert survey.closing.offers is not None
+    offer = survey.closing.offers.by_choice["price"]
+    assert offer.text["en"] == "Discount"
+    assert not offer.acceptable
+
+
+def test_offer_with_a_coupon_or_resume_can_be_accepted(tmp_path: Path) -> None:
+    def acceptable(raw: dict[str, Any]) -> None:
+        raw["closing"]["offers"]["by_choice"]["price"] = {
+            "text": _texts("Stay"),
+            "coupon": "WINBACK30",
+            "resume": True,
+            "summary": "30% off for 3 months",
+        }
+
+    survey = load_definition(_write_definition(tmp_path, acceptable))
+
+    assert survey.closing.offers is not None
+    offer = survey.closing.offers.by_choice["price"]
+    assert offer.acceptable
+    assert offer.resume
+    assert offer.coupon_id("IGNORED") == "WINBACK30"
+
+
+def test_shipped_exit_price_offer_applies_the_configured_winback_coupon() -> None:
+    offers = load_definitions()["exit"].closing.offers
+
+    assert offers is not None
+    price = offers.by_choice["price"]
+    assert price.acceptable
+    assert price.resume
+    assert price.summary == "30% off for 3 months"
+    assert price.coupon_id("WINBACK30") == "WINBACK30"
+    assert price.coupon_id("") is None
+    assert price.accept_label is not None
+    assert "Accept" in price.accept_label["en"]
+    assert not offers.by_choice["poor_support"].acceptable
 
 
 def test_unknown_field_is_reported_as_not_permitted(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ def _message(deps: Deps, key: str, language: str = "en", **values: object) -> st
 def _offer(deps: Deps, choice: str, language: str = "en") -> str:
     offers = deps.definitions["exit"].closing.offers
     assert offers is not None
-    return offers.by_choice[choice][language]
+    return offers.by_choice[choice].text[language]
 
 
 def _closing(deps: Deps, survey: str, language: str = "en") -> str:

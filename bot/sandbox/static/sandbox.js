@@ -356,6 +356,19 @@ async function fire(type) {
   }
 }
 
+async function cancelInStripe() {
+  const customerId = state.customerId || $("customer-id").value.trim();
+  try {
+    const data = await api("stripe/cancel", { customer_id: customerId });
+    for (const hook of data.webhooks || []) {
+      say(`Stripe → POST /api/stripe/webhook ${hook.type} → HTTP ${hook.status} ${JSON.stringify(hook.answer)}`);
+    }
+    if (!(data.webhooks || []).length) say(`Stripe: ${data.subscription || data.error} already cancels at period end`);
+  } catch (error) {
+    say(`Stripe cancel failed: ${error.message}`);
+  }
+}
+
 async function start() {
   state.info = await api("info");
   const select = $("language");
@@ -388,6 +401,7 @@ async function start() {
   });
   $("fire-interaction").addEventListener("click", () => fire("interaction.completed"));
   $("fire-cancel").addEventListener("click", () => fire("subscription.cancelled"));
+  $("stripe-cancel").addEventListener("click", cancelInStripe);
   renderChat([]);
   const loop = async () => {
     try {

@@ -1,0 +1,1 @@
+"""Billing systems churnbot writes to when a customer accepts an offer."""

@@ -1,0 +1,1 @@
+"""Billing systems as sources of events (Stripe) and what churnbot does in them."""
