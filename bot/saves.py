@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from apscheduler.schedulers.base import BaseScheduler  # type: ignore[import-untyped]
+from apscheduler.schedulers.base import BaseScheduler
 from telegram import Bot
 
 from bot.context import Deps
