@@ -490,7 +490,11 @@ def _record(raw: object) -> None:
         outcomes = run_unit(
             deps.db,
             lambda session: events.record_events(
-                session, inputs, surveys=deps.definitions, now=now
+                session,
+                inputs,
+                surveys=deps.definitions,
+                now=now,
+                on_billing_link=stripe_intake.apply_waiting,
             ),
         )
     except events.EventError as error:

@@ -143,10 +143,12 @@ class Answer(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("invitation_id", "question_key", name="uq_answer_invitation_question"),
         Index("ix_answer_answered_at", "answered_at"),
-        # Reason answers and scores of a period; score and customer make it index-only.
+        # Reason answers and scores of a period, by (survey, question) as the roles name
+        # them; score and customer make it index-only.
         Index(
-            "ix_answer_question_answered",
+            "ix_answer_question_survey_answered",
             "question_key",
+            "survey_key",
             "answered_at",
             "numeric_value",
             "customer_id",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
@@ -88,12 +88,29 @@ def subscription_ref(event: EventInput) -> str | None:
     return reference.strip()
 
 
+class BillingLink(Protocol):
+    """What happens when a customer gets their billing customer id (`customer.upserted`
+    with `stripe_customer_id`): the billing events that waited for them are applied.
+    Passed in (`surveys.billing.stripe_intake.apply_waiting`), because that intake records
+    its events through this module."""
+
+    def __call__(
+        self,
+        session: Session,
+        *,
+        stripe_customer_id: str,
+        surveys: dict[str, SurveyDefinition],
+        now: datetime,
+    ) -> int: ...
+
+
 def record_event(
     session: Session,
     event: EventInput,
     *,
     surveys: dict[str, SurveyDefinition],
     now: datetime,
+    on_billing_link: BillingLink | None = None,
 ) -> EventOutcome:
     """Store the event once and create the invitations of every survey it triggers."""
     if event.type not in EVENT_TYPES:
@@ -121,11 +138,8 @@ def record_event(
     if not created:
         return EventOutcome(event.event_id, recorded=False, invitations=())
     stripe_customer_id = (profile or {}).get("stripe_customer_id")
-    if isinstance(stripe_customer_id, str):
-        # Imported here: the Stripe intake maps into this module (it is its second source).
-        from surveys.billing.stripe_intake import apply_waiting
-
-        apply_waiting(session, stripe_customer_id=stripe_customer_id, surveys=surveys, now=now)
+    if isinstance(stripe_customer_id, str) and on_billing_link is not None:
+        on_billing_link(session, stripe_customer_id=stripe_customer_id, surveys=surveys, now=now)
     invitations: list[int] = []
     details: list[InvitationOutcome] = []
     reference = subscription_ref(event)
@@ -278,6 +292,10 @@ def record_events(
     *,
     surveys: dict[str, SurveyDefinition],
     now: datetime,
+    on_billing_link: BillingLink | None = None,
 ) -> list[EventOutcome]:
     """Record a batch in the caller's transaction: all of it or, on error, none of it."""
-    return [record_event(session, event, surveys=surveys, now=now) for event in batch]
+    return [
+        record_event(session, event, surveys=surveys, now=now, on_billing_link=on_billing_link)
+        for event in batch
+    ]

@@ -136,7 +136,11 @@ class EventService:
         return await transact(
             self._db,
             lambda session: events.record_events(
-                session, batch, surveys=self._definitions, now=now
+                session,
+                batch,
+                surveys=self._definitions,
+                now=now,
+                on_billing_link=stripe_intake.apply_waiting,
             ),
         )
 

@@ -1,7 +1,7 @@
 """Aggregate queries behind the churn figures; the reports in `surveys/reports` shape them.
 
 Everything is filtered by an indexed time column (see the indexes in storage/models.py):
-event(type, occurred_at, customer_id), answer(question_key, answered_at),
+event(type, occurred_at, customer_id), answer(question_key, survey_key, answered_at),
 survey_invitation(sent_at). Large sets are counted in SQL; only the period's cancellations
 and reason answers (thousands, not millions) come back as rows.
 

@@ -181,7 +181,7 @@ def link_customer(
         occurred_at=now,
         data={"stripe_customer_id": stripe_customer_id},
     )
-    events.record_event(session, upsert, surveys=surveys, now=now)
+    events.record_event(session, upsert, surveys=surveys, now=now, on_billing_link=apply_waiting)
     row = session.get(StripeEvent, event_id)
     if row is None or row.outcome not in set(Outcome):
         return Outcome.WAITING
@@ -210,7 +210,9 @@ def customer_for_link(
             occurred_at=now,
             data={"stripe_customer_id": customer_id},
         )
-        events.record_event(session, upsert, surveys=surveys, now=now)
+        events.record_event(
+            session, upsert, surveys=surveys, now=now, on_billing_link=apply_waiting
+        )
     return customer_queries.upsert_customer(session=session, external_id=customer_id)
 
 
@@ -291,7 +293,7 @@ def _upsert(
         occurred_at=notice.created,
         data=data,
     )
-    events.record_event(session, upsert, surveys=surveys, now=now)
+    events.record_event(session, upsert, surveys=surveys, now=now, on_billing_link=apply_waiting)
     return customer_queries.get_by_external_id(session=session, external_id=external_id)
 
 
@@ -332,7 +334,9 @@ def _map(
             occurred_at=notice.created,
             data=data,
         )
-        return events.record_event(session, domain_event, surveys=surveys, now=now)
+        return events.record_event(
+            session, domain_event, surveys=surveys, now=now, on_billing_link=apply_waiting
+        )
 
     if kind == StripeEventType.SUBSCRIPTION_CREATED:
         plan, revenue, currency = subscription_price(obj)

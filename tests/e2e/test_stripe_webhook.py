@@ -16,9 +16,9 @@ from sqlmodel import Session, select
 
 from storage.models import Answer, Customer, Event, StripeEvent, SurveyInvitation
 from storage.session import run_unit
+from tests.auxil.running_bot import RunningBot, run_bot
 from tests.auxil.stripe_api import API_KEY, WEBHOOK_SECRET, FakeStripe, StripeServer, sign_payload
 from tests.auxil.telegram_api import TelegramServer
-from tests.e2e.conftest import RunningBot, run_bot
 
 pytestmark = pytest.mark.e2e
 

@@ -17,11 +17,14 @@ from sqlmodel import select
 from bot.wiring import build_deps
 from storage.models import OfferStatus, WinbackOffer
 from storage.session import run_unit
+from surveys.definition import SurveyRoles
 from surveys.events import SUBSCRIPTION_CANCELLED
 from surveys.reports.figures import compute_figures
 from surveys.reports.periods import Period
 from surveys.reports.render import stats_text
-from tests.auxil.factories import arecord, button_data, link_token
+from tests.auxil.environment import make_settings
+from tests.auxil.factories import arecord, link_token, message_button_data
+from tests.auxil.running_bot import RunningBot, run_bot
 from tests.auxil.slack_api import TOKEN, SlackServer
 from tests.auxil.stripe_api import (
     API_KEY,
@@ -31,8 +34,6 @@ from tests.auxil.stripe_api import (
     StripeServer,
 )
 from tests.auxil.telegram_api import FakeTelegram, TelegramServer
-from tests.conftest import make_settings
-from tests.e2e.conftest import RunningBot, run_bot
 from tests.handlers.slack.helpers import ALERTS_CHANNEL, MANAGER, SECRET
 
 pytestmark = pytest.mark.e2e
@@ -78,7 +79,7 @@ def _cancelling_subscription(fake: FakeStripe) -> str:
 
 async def _tap(fake: FakeTelegram, message: dict[str, Any], label: str) -> None:
     taps = len(fake.callback_answers())
-    fake.push_callback(CHAT, message["message_id"], button_data(message, label))
+    fake.push_callback(CHAT, message["message_id"], message_button_data(message, label))
     await fake.async_wait_for(lambda f: len(f.callback_answers()) > taps)
 
 
@@ -183,7 +184,7 @@ async def test_an_offer_accepted_just_before_a_crash_is_applied_once_after_the_r
     # accept is recorded as the tap would have recorded it, and nothing applies it.
     settings = make_settings(database_url, **_settings(stripe_server, slack_server))
     deps = await asyncio.to_thread(build_deps, settings)
-    accept = button_data(closing, "Accept 30% off")
+    accept = message_button_data(closing, "Accept 30% off")
     tap = await asyncio.to_thread(
         run_unit,
         deps.db,
@@ -218,7 +219,7 @@ async def test_a_forged_offer_button_changes_nothing(
     subscription_id = _cancelling_subscription(stripe)
     async with _bot(telegram_server, slack_server, stripe_server, database_url) as bot:
         closing = await _to_the_offer(bot, subscription_id)
-        genuine = button_data(closing, "Accept 30% off")
+        genuine = message_button_data(closing, "Accept 30% off")
         forged = genuine[:-1] + ("A" if genuine[-1] != "A" else "B")
         taps = len(bot.fake.callback_answers())
         bot.fake.push_callback(CHAT, closing["message_id"], forged)
@@ -304,7 +305,9 @@ async def test_the_whole_save_loop_from_a_cancellation_scheduled_in_stripe(
         figures = await asyncio.to_thread(
             run_unit,
             bot.deps.db,
-            lambda session: compute_figures(session=session, period=period, now=now),
+            lambda session: compute_figures(
+                session=session, period=period, now=now, roles=SurveyRoles.of(bot.deps.definitions)
+            ),
         )
 
     assert _resumed_with_coupon(stripe, subscription_id)

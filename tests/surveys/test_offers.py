@@ -23,13 +23,14 @@ from storage.models import (
 from storage.queries import offers as offer_queries
 from storage.session import run_unit
 from surveys import events
+from surveys.definition import SurveyRoles
 from surveys.offers import BillingUnavailable, OfferTap, SaveDesk
 from surveys.replies import Prompt
 from surveys.reports.figures import compute_figures
 from surveys.reports.periods import Period
 from surveys.reports.render import stats_text
-from tests.conftest import FakeClock, make_settings
-from tests.surveys.helpers import OpenSurvey, button_data, next_after_tap, open_survey, tap
+from tests.auxil.environment import FakeClock, make_settings
+from tests.auxil.factories import OpenSurvey, button_data, next_after_tap, open_survey, tap
 
 OTHER_CHAT = 2002
 
@@ -233,7 +234,10 @@ def test_stats_show_the_save_rate_and_the_revenue_saved(
     period = Period(now - timedelta(days=30), now + timedelta(hours=1), "30d")
 
     figures = run_unit(
-        deps.db, lambda session: compute_figures(session=session, period=period, now=now)
+        deps.db,
+        lambda session: compute_figures(
+            session=session, period=period, now=now, roles=SurveyRoles.of(deps.definitions)
+        ),
     )
 
     assert "Save rate: 100.0% (1 of 1 offer accepted), 49.00 USD a month saved" in (
