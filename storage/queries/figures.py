@@ -488,6 +488,8 @@ def score_distribution(
     *, session: Session, questions: Sequence[ScoreSource], start: datetime, end: datetime
 ) -> dict[int, int]:
     """How many answers to these rating questions gave each score in [start, end)."""
+    if not questions:
+        return {}
     statement = (
         select(col(Answer.numeric_value), func.count())
         .where(
