@@ -3,15 +3,15 @@
 This machine's speed drifts by up to 2x between runs, so a change to the answer path is
 judged only by figures taken in one run with the rounds alternated. Each round measures, in
 this order: the echo bot (one call, then two calls per update, `benchmarks/echo_bot.py` of
-this checkout), then tree A and then tree B, each with measurement 3 of
-`benchmarks/delivery.py` (M customers tap a reason button, then type a text: taps/s and
-texts/s) and, unless `--count 0`, measurement 2 (N due invitations, limits and pacing off:
-messages/s). Each tree's bot runs its own code: `python -m bot run` with the tree first on
-PYTHONPATH and as the working directory, with this interpreter (the dependencies must be
-the same). The Telegram stand-in and the database seeding are this checkout's.
+this checkout), then tree A and then tree B (B first with `--before-first`), each with
+measurement 3 of `benchmarks/delivery.py` (M customers tap a reason button, then type a
+text: taps/s and texts/s) and, unless `--count 0`, measurement 2 (N due invitations, limits
+and pacing off: messages/s). Each tree's bot runs its own code: `python -m bot run` with the
+tree first on PYTHONPATH and as the working directory, with this interpreter (the
+dependencies must be the same). The Telegram stand-in and the database seeding are this checkout's.
 
     python benchmarks/answers_ab.py --before PATH [--after PATH] [--answers 1000]
-        [--count 3000] [--rounds 3]
+        [--count 3000] [--rounds 3] [--before-first]
 
 Prints each round's figures, then the medians, the ratios after/before and each tree's
 ratio to the echo bots.
@@ -84,10 +84,15 @@ def main() -> None:
     parser.add_argument("--answers", type=int, default=1_000)
     parser.add_argument("--count", type=int, default=3_000, help="raw delivery (0: skip)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--before-first", action="store_true", help="run B before A in every round"
+    )
     args = parser.parse_args()
     args.database_url = None
     args.instances = 1
     trees = {"after": args.after.resolve(), "before": args.before.resolve()}
+    if args.before_first:
+        trees = dict(reversed(trees.items()))
     for source in trees.values():
         check_source(source)
     print(
