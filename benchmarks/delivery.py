@@ -44,8 +44,15 @@ from tests.auxil.telegram_api import FakeTelegram, TelegramServer  # noqa: E402
 TOKEN = "123456:BENCH-TOKEN"
 
 
-def start_bot(base_url: str, database_url: str, workdir: Path, **env: str) -> subprocess.Popen:
+def start_bot(
+    base_url: str, database_url: str, workdir: Path, *, source: Path | None = None, **env: str
+) -> subprocess.Popen:
+    """Start `python -m bot run`; with `source`, the bot runs that source tree's code (first
+    on PYTHONPATH, and the working directory) instead of the installed checkout's."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}
+    if source is not None:
+        path = [str(source), *filter(None, [environment.get("PYTHONPATH")])]
+        environment["PYTHONPATH"] = os.pathsep.join(path)
     environment.update(
         DATABASE_URL=database_url,
         SECRET_KEY="bench-secret",
@@ -61,7 +68,7 @@ def start_bot(base_url: str, database_url: str, workdir: Path, **env: str) -> su
     log = (workdir / "bot.log").open("ab")
     return subprocess.Popen(
         [sys.executable, "-m", "bot", "run"],
-        cwd=workdir,
+        cwd=workdir if source is None else source,
         env=environment,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -128,7 +135,9 @@ def busiest_second(times: list[float]) -> int:
     return most
 
 
-def deliver(args: argparse.Namespace, workdir: Path, limited: bool) -> dict[str, float]:
+def deliver(
+    args: argparse.Namespace, workdir: Path, limited: bool, *, source: Path | None = None
+) -> dict[str, float]:
     database_url = fresh_database(args, workdir, f"deliver-{limited}")
     engine = make_engine(database_url)
     upgrade(engine)
@@ -148,7 +157,7 @@ def deliver(args: argparse.Namespace, workdir: Path, limited: bool) -> dict[str,
         for n in range(instances):
             directory = workdir / f"instance-{n}"
             directory.mkdir(exist_ok=True)
-            bots.append(start_bot(server.base_url, database_url, directory, **env))
+            bots.append(start_bot(server.base_url, database_url, directory, source=source, **env))
         try:
             wait_for_sends(fake, args.count, timeout=args.count / 5 + 60)
         finally:
@@ -164,7 +173,9 @@ def deliver(args: argparse.Namespace, workdir: Path, limited: bool) -> dict[str,
         }
 
 
-def answers(args: argparse.Namespace, workdir: Path, run: int) -> dict[str, float]:
+def answers(
+    args: argparse.Namespace, workdir: Path, run: int, *, source: Path | None = None
+) -> dict[str, float]:
     database_url = fresh_database(args, workdir, f"answers-{run}")
     engine = make_engine(database_url)
     upgrade(engine)
@@ -173,7 +184,9 @@ def answers(args: argparse.Namespace, workdir: Path, run: int) -> dict[str, floa
     chats = [2_000_000 + n for n in range(args.answers)]
     with TelegramServer(FakeTelegram(TOKEN)) as server:
         fake = server.fake
-        bot = start_bot(server.base_url, database_url, workdir, TELEGRAM_RATE_LIMIT="false")
+        bot = start_bot(
+            server.base_url, database_url, workdir, source=source, TELEGRAM_RATE_LIMIT="false"
+        )
         try:
             wait_for_sends(fake, args.answers, timeout=300)
             questions = {m["chat"]["id"]: m for m in fake.sent_messages()}
