@@ -75,6 +75,8 @@ WEEKLY_TICKETS = 0.04  # share of active customers with a support ticket closed 
 SETTLED_DAYS = 21  # tickets and cancellations come from customers at least this old
 INVOLUNTARY_SHARE = 0.1
 ANSWER_RATE = 0.8
+WEEKLY_PAYMENT_FAILURES = 0.01  # share of active customers whose renewal payment fails in a week
+RECOVERED_SHARE = 0.7  # failed payments paid a day or two later
 SOMETHING_ELSE_SHARE = 0.15  # exit answers that pick "Something else" and explain in words
 DAY_OFFSET = timedelta(hours=1)  # each simulated day is played this long after the run time
 EVENT_AGE = timedelta(minutes=90)  # events are reported this long after they occurred
@@ -88,6 +90,8 @@ class Kind(enum.StrEnum):
     JOIN = "join"
     TICKET = "ticket"
     CANCEL = "cancel"
+    PAYMENT_FAILED = "payment_failed"
+    PAYMENT_RECOVERED = "payment_recovered"
 
 
 class SimClock:
@@ -125,6 +129,7 @@ class Happening:
     voluntary: bool = True
     other: bool = False  # the exit answer is "Something else" with the reason in words
     text: str | None = None  # the follow-up answer; None taps Skip
+    invoice: str | None = None  # a payment's invoice
 
 
 @dataclass
@@ -166,6 +171,8 @@ class DemoResult:
     surveys_sent: int
     surveys_completed: int
     answers: int
+    payments_failed: int
+    payments_recovered: int
     week: str
     summary: str
     chart: Path | None
@@ -195,6 +202,8 @@ def run_demo(
     console.print(f"surveys sent: {result.surveys_sent}")
     console.print(f"surveys completed: {result.surveys_completed}")
     console.print(f"answers: {result.answers}")
+    console.print(f"payments failed: {result.payments_failed}")
+    console.print(f"payments recovered: {result.payments_recovered}")
     console.print(f"weekly summary {result.week}: {result.summary}", highlight=False)
     console.print(f"chart: {result.chart if result.chart else 'not uploaded'}", highlight=False)
     console.print(f"database: {settings.database_url}", highlight=False)
@@ -299,9 +308,43 @@ def plan_story(count: int, weeks: int, seed: int, texts: dict[str, Any]) -> Stor
             happenings.append(
                 Happening(day=day, kind=Kind.TICKET, person=person, score=score, text=ticket_text)
             )
-    order = {Kind.JOIN: 0, Kind.TICKET: 1, Kind.CANCEL: 2}
+    happenings += _payments(people, weeks, seed)
+    order = {
+        Kind.JOIN: 0,
+        Kind.TICKET: 1,
+        Kind.CANCEL: 2,
+        Kind.PAYMENT_FAILED: 3,
+        Kind.PAYMENT_RECOVERED: 4,
+    }
     happenings.sort(key=lambda h: (h.day, order[h.kind], h.person.external_id))
     return Story(people=people, happenings=happenings, weeks=weeks)
+
+
+def _payments(people: list[SimCustomer], weeks: int, seed: int) -> list[Happening]:
+    """Renewal payments that fail, most of them paid a day or two later (involuntary churn
+    recovered). Drawn from their own generator, so the rest of a seed's story is as before."""
+    rng = random.Random(f"demo-payments:{seed}")
+    happenings: list[Happening] = []
+    for week in range(weeks):
+        first = week * 7
+        candidates = [person for person in people if _settled(person, first + 6)]
+        failing = min(len(candidates), max(1, round(len(candidates) * WEEKLY_PAYMENT_FAILURES)))
+        for person in rng.sample(candidates, failing):
+            day = first + rng.randrange(5)
+            invoice = f"INV-{person.external_id}-{day}"
+            happenings.append(
+                Happening(day=day, kind=Kind.PAYMENT_FAILED, person=person, invoice=invoice)
+            )
+            if rng.random() < RECOVERED_SHARE:
+                happenings.append(
+                    Happening(
+                        day=day + 1 + rng.randrange(2),
+                        kind=Kind.PAYMENT_RECOVERED,
+                        person=person,
+                        invoice=invoice,
+                    )
+                )
+    return happenings
 
 
 def _joined_before(person: SimCustomer, day: int) -> bool:
@@ -523,6 +566,12 @@ def _counts(session: Any) -> dict[str, int]:
             .where(SurveyInvitation.status == InvitationStatus.COMPLETED)
         ),
         "answers": count(select(func.count()).select_from(Answer)),
+        "payments_failed": count(
+            select(func.count()).select_from(Event).where(Event.type == events.PAYMENT_FAILED)
+        ),
+        "payments_recovered": count(
+            select(func.count()).select_from(Event).where(Event.type == events.PAYMENT_RECOVERED)
+        ),
     }
 
 
@@ -711,6 +760,17 @@ class Simulation:
                         },
                     }
                 )
+            elif happening.kind in (Kind.PAYMENT_FAILED, Kind.PAYMENT_RECOVERED):
+                failed = happening.kind == Kind.PAYMENT_FAILED
+                batch.append(
+                    {
+                        "event_id": f"demo:{happening.kind}:{happening.invoice}",
+                        "type": events.PAYMENT_FAILED if failed else events.PAYMENT_RECOVERED,
+                        "customer_id": person.external_id,
+                        "occurred_at": occurred,
+                        "data": {"reference": happening.invoice},
+                    }
+                )
         if batch:
             await self.post_events(batch)
         await self._link(joining)
@@ -724,7 +784,7 @@ class Simulation:
         plans = {
             (h.person.chat_id, "post_interaction" if h.kind == Kind.TICKET else "exit"): h
             for h in happenings
-            if h.kind != Kind.JOIN
+            if h.kind in (Kind.TICKET, Kind.CANCEL)
         }
         working: list[_Answering] = []
         for invitation_id, survey_key, chat_id, message_id in sent:

@@ -137,6 +137,10 @@ def test_demo_prints_figures_that_match_its_database(
             select(func.count()).select_from(Event).where(Event.type == "subscription.cancelled")
         )
         assert int(printed["answers"]) == count(select(func.count()).select_from(Answer)) > 0
+        for kind in ("failed", "recovered"):
+            assert int(printed[f"payments {kind}"]) == count(
+                select(func.count()).select_from(Event).where(Event.type == f"payment.{kind}")
+            )
         assert int(printed["surveys completed"]) == count(
             select(func.count())
             .select_from(SurveyInvitation)
