@@ -71,3 +71,16 @@ def test_failed_payments_are_planned_every_week_and_recoveries_follow_their_fail
         assert failure.person is happening.person
         assert failure.day < happening.day < story.days
         assert happening.person.cancel_day is None or happening.person.cancel_day > happening.day
+
+
+def test_only_price_answers_accept_an_offer_and_the_first_one_always_does() -> None:
+    story = plan_story(300, 4, 7, load_texts())
+    offered = [
+        h
+        for h in story.happenings
+        if h.kind == Kind.CANCEL and h.reason == "price" and not h.other and h.person.answers
+    ]
+    accepting = [h for h in story.happenings if h.accepts]
+    assert offered
+    assert offered[0].accepts
+    assert set(map(id, accepting)) <= set(map(id, offered))
