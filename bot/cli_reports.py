@@ -153,6 +153,11 @@ def figures_json(figures: Figures) -> dict[str, object]:
         "end": period.end.isoformat(),
         **figures.customers.as_dict(),
         **({"saves": figures.saves.as_dict()} if figures.saves is not None else {}),
+        **(
+            {"recoveries": figures.recoveries.as_dict()}
+            if figures.recoveries is not None and figures.recoveries.any
+            else {}
+        ),
     }
 
 

@@ -40,7 +40,15 @@ from bot.sandbox import sandbox_settings
 from bot.sandbox.server import SandboxServer, chat_id_for
 from bot.settings import Settings
 from storage.clock import as_utc
-from storage.models import Answer, Customer, Event, InvitationStatus, SurveyInvitation
+from storage.models import (
+    Answer,
+    Customer,
+    Event,
+    InvitationStatus,
+    OfferStatus,
+    SurveyInvitation,
+    WinbackOffer,
+)
 from storage.queries import customers as customer_queries
 from storage.session import run_unit
 from surveys import events
@@ -49,6 +57,12 @@ from surveys.quiet_hours import QuietHours
 from surveys.reports.periods import week_label
 from surveys.reports.weekly import Schedule
 
+ACCEPTED_STATUSES = (
+    OfferStatus.ACCEPTED,
+    OfferStatus.APPLIED,
+    OfferStatus.HANDED_OVER,
+    OfferStatus.REFUSED,
+)
 DEMO_DATABASE_URL = "sqlite:///churnbot-demo.db"
 # Its own channel, so a sandbox started on the demo's database still posts its own summary.
 DEMO_SUMMARY_CHANNEL = "C0DEMO"
@@ -75,6 +89,10 @@ WEEKLY_TICKETS = 0.04  # share of active customers with a support ticket closed 
 SETTLED_DAYS = 21  # tickets and cancellations come from customers at least this old
 INVOLUNTARY_SHARE = 0.1
 ANSWER_RATE = 0.8
+WEEKLY_PAYMENT_FAILURES = 0.01  # share of active customers whose renewal payment fails in a week
+ACCEPT_SHARE = 0.4  # customers offered a discount who take it
+OFFER_REASON = "price"  # the exit answer whose closing message makes an acceptable offer
+RECOVERED_SHARE = 0.7  # failed payments paid a day or two later
 SOMETHING_ELSE_SHARE = 0.15  # exit answers that pick "Something else" and explain in words
 DAY_OFFSET = timedelta(hours=1)  # each simulated day is played this long after the run time
 EVENT_AGE = timedelta(minutes=90)  # events are reported this long after they occurred
@@ -88,6 +106,8 @@ class Kind(enum.StrEnum):
     JOIN = "join"
     TICKET = "ticket"
     CANCEL = "cancel"
+    PAYMENT_FAILED = "payment_failed"
+    PAYMENT_RECOVERED = "payment_recovered"
 
 
 class SimClock:
@@ -125,6 +145,8 @@ class Happening:
     voluntary: bool = True
     other: bool = False  # the exit answer is "Something else" with the reason in words
     text: str | None = None  # the follow-up answer; None taps Skip
+    invoice: str | None = None  # a payment's invoice
+    accepts: bool = False  # taps Accept when the exit survey's closing message makes an offer
 
 
 @dataclass
@@ -166,6 +188,10 @@ class DemoResult:
     surveys_sent: int
     surveys_completed: int
     answers: int
+    offers_made: int
+    offers_accepted: int
+    payments_failed: int
+    payments_recovered: int
     week: str
     summary: str
     chart: Path | None
@@ -195,6 +221,13 @@ def run_demo(
     console.print(f"surveys sent: {result.surveys_sent}")
     console.print(f"surveys completed: {result.surveys_completed}")
     console.print(f"answers: {result.answers}")
+    console.print(f"offers made: {result.offers_made}")
+    console.print(f"offers accepted: {result.offers_accepted}")
+    if result.offers_made:
+        rate = result.offers_accepted / result.offers_made * 100
+        console.print(f"save rate: {rate:.1f}%")
+    console.print(f"payments failed: {result.payments_failed}")
+    console.print(f"payments recovered: {result.payments_recovered}")
     console.print(f"weekly summary {result.week}: {result.summary}", highlight=False)
     console.print(f"chart: {result.chart if result.chart else 'not uploaded'}", highlight=False)
     console.print(f"database: {settings.database_url}", highlight=False)
@@ -299,9 +332,67 @@ def plan_story(count: int, weeks: int, seed: int, texts: dict[str, Any]) -> Stor
             happenings.append(
                 Happening(day=day, kind=Kind.TICKET, person=person, score=score, text=ticket_text)
             )
-    order = {Kind.JOIN: 0, Kind.TICKET: 1, Kind.CANCEL: 2}
+    happenings = _accepting(happenings, seed) + _payments(people, weeks, seed)
+    order = {
+        Kind.JOIN: 0,
+        Kind.TICKET: 1,
+        Kind.CANCEL: 2,
+        Kind.PAYMENT_FAILED: 3,
+        Kind.PAYMENT_RECOVERED: 4,
+    }
     happenings.sort(key=lambda h: (h.day, order[h.kind], h.person.external_id))
     return Story(people=people, happenings=happenings, weeks=weeks)
+
+
+def _accepting(happenings: list[Happening], seed: int) -> list[Happening]:
+    """Mark the cancellations whose customer accepts the win-back offer their exit answer
+    gets (the price offer): the first such customer and ACCEPT_SHARE of the others. Drawn
+    from their own generator, so the rest of a seed's story is as before."""
+    rng = random.Random(f"demo-offers:{seed}")
+    marked: list[Happening] = []
+    first = True
+    for happening in happenings:
+        offered = (
+            happening.kind == Kind.CANCEL
+            and happening.reason == OFFER_REASON
+            and not happening.other
+            and happening.person.answers
+        )
+        if offered:
+            marked.append(
+                dataclasses.replace(happening, accepts=first or rng.random() < ACCEPT_SHARE)
+            )
+            first = False
+        else:
+            marked.append(happening)
+    return marked
+
+
+def _payments(people: list[SimCustomer], weeks: int, seed: int) -> list[Happening]:
+    """Renewal payments that fail, most of them paid a day or two later (involuntary churn
+    recovered). Drawn from their own generator, so the rest of a seed's story is as before."""
+    rng = random.Random(f"demo-payments:{seed}")
+    happenings: list[Happening] = []
+    for week in range(weeks):
+        first = week * 7
+        candidates = [person for person in people if _settled(person, first + 6)]
+        failing = min(len(candidates), max(1, round(len(candidates) * WEEKLY_PAYMENT_FAILURES)))
+        for person in rng.sample(candidates, failing):
+            day = first + rng.randrange(5)
+            invoice = f"INV-{person.external_id}-{day}"
+            happenings.append(
+                Happening(day=day, kind=Kind.PAYMENT_FAILED, person=person, invoice=invoice)
+            )
+            if rng.random() < RECOVERED_SHARE:
+                happenings.append(
+                    Happening(
+                        day=day + 1 + rng.randrange(2),
+                        kind=Kind.PAYMENT_RECOVERED,
+                        person=person,
+                        invoice=invoice,
+                    )
+                )
+    return happenings
 
 
 def _joined_before(person: SimCustomer, day: int) -> bool:
@@ -523,6 +614,18 @@ def _counts(session: Any) -> dict[str, int]:
             .where(SurveyInvitation.status == InvitationStatus.COMPLETED)
         ),
         "answers": count(select(func.count()).select_from(Answer)),
+        "offers_made": count(select(func.count()).select_from(WinbackOffer)),
+        "offers_accepted": count(
+            select(func.count())
+            .select_from(WinbackOffer)
+            .where(col(WinbackOffer.status).in_(ACCEPTED_STATUSES))
+        ),
+        "payments_failed": count(
+            select(func.count()).select_from(Event).where(Event.type == events.PAYMENT_FAILED)
+        ),
+        "payments_recovered": count(
+            select(func.count()).select_from(Event).where(Event.type == events.PAYMENT_RECOVERED)
+        ),
     }
 
 
@@ -711,6 +814,17 @@ class Simulation:
                         },
                     }
                 )
+            elif happening.kind in (Kind.PAYMENT_FAILED, Kind.PAYMENT_RECOVERED):
+                failed = happening.kind == Kind.PAYMENT_FAILED
+                batch.append(
+                    {
+                        "event_id": f"demo:{happening.kind}:{happening.invoice}",
+                        "type": events.PAYMENT_FAILED if failed else events.PAYMENT_RECOVERED,
+                        "customer_id": person.external_id,
+                        "occurred_at": occurred,
+                        "data": {"reference": happening.invoice},
+                    }
+                )
         if batch:
             await self.post_events(batch)
         await self._link(joining)
@@ -724,7 +838,7 @@ class Simulation:
         plans = {
             (h.person.chat_id, "post_interaction" if h.kind == Kind.TICKET else "exit"): h
             for h in happenings
-            if h.kind != Kind.JOIN
+            if h.kind in (Kind.TICKET, Kind.CANCEL)
         }
         working: list[_Answering] = []
         for invitation_id, survey_key, chat_id, message_id in sent:
@@ -791,6 +905,48 @@ class Simulation:
             return int(session.exec(statement).one())
 
         await self._until(self._counter(completed), len(ids), "surveys completed")
+        await self._accept_offers(working, plans)
+
+    async def _accept_offers(
+        self, working: list[_Answering], plans: dict[tuple[int, str], Happening]
+    ) -> None:
+        """Customers who accept tap Accept on the closing message that makes the offer (a
+        new message after the last answer)."""
+        accepting = [
+            item
+            for item in working
+            if (plan := plans.get((item.chat_id, "exit"))) is not None and plan.accepts
+        ]
+        if not accepting:
+            return
+
+        async def offered() -> int:
+            return sum(self._accept_button(item.chat_id) is not None for item in accepting)
+
+        await self._until(offered, len(accepting), "offers shown")
+        for item in accepting:
+            button = self._accept_button(item.chat_id)
+            assert button is not None
+            self.fake.push_callback(
+                item.chat_id, button[0], button[1], language_code=item.language
+            )
+        tapped = [item.invitation_id for item in accepting]
+
+        def decided(session: Any) -> int:
+            statement = (
+                select(func.count())
+                .select_from(WinbackOffer)
+                .where(
+                    col(WinbackOffer.invitation_id).in_(tapped),
+                    WinbackOffer.status != OfferStatus.OFFERED,
+                )
+            )
+            return int(session.exec(statement).one())
+
+        await self._until(self._counter(decided), len(tapped), "offers accepted")
+
+    def _accept_button(self, chat_id: int) -> tuple[int, str] | None:
+        return _offer_button(self.fake.sent_messages(chat_id))
 
     def _sent_now(self, session: Any) -> list[tuple[int, str, int, int]]:
         """Invitations sent and not yet answered: (id, survey, chat, message). Those of
@@ -829,6 +985,16 @@ class Simulation:
                     f"demo stuck at {self.clock.now:%Y-%m-%d}: {what}: {done} of {target}"
                 )
             await asyncio.sleep(POLL)
+
+
+def _offer_button(messages: list[dict[str, Any]]) -> tuple[int, str] | None:
+    """The last message with an Accept offer button: (its id, the button's data)."""
+    for message in reversed(messages):
+        rows = message.get("reply_markup", {}).get("inline_keyboard", [])
+        for button in (b for row in rows for b in row):
+            if str(button.get("callback_data", "")).startswith("oa:"):
+                return int(message["message_id"]), str(button["callback_data"])
+    return None
 
 
 def _button(buttons: list[dict[str, Any]], label: str) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from storage.queries import figures as queries
 from surveys.definition import Role, SurveyRoles
 from surveys.labels import Automatic, label_that_counts
 from surveys.reports.periods import Period
-from surveys.reports.saves import SaveFigures, save_figures
+from surveys.reports.saves import RecoveryFigures, SaveFigures, recovery_figures, save_figures
 from surveys.reports.text import EmergingReason, Quote, emerging_reasons, representative, scrub
 from surveys.vocabulary import Category, Sentiment
 
@@ -250,6 +250,7 @@ class Figures:
     notes: tuple[str, ...] = field(default_factory=tuple)
     needs_review: int = 0
     saves: SaveFigures | None = None
+    recoveries: RecoveryFigures | None = None
 
     def reason(self, category: str) -> ReasonFigure | None:
         return next((reason for reason in self.reasons if reason.category == category), None)
@@ -430,4 +431,5 @@ def compute_figures(
         answered_exits=total,
         needs_review=sum(1 for item in current if item.needs_review),
         saves=save_figures(session=session, start=period.start, end=period.end),
+        recoveries=recovery_figures(session=session, start=period.start, end=period.end),
     )

@@ -104,6 +104,7 @@ def headline(figures: Figures) -> list[tuple[str, str]]:
             f"{customers.revenue_churn.display()} ({money(customers.revenue_lost)} lost)",
         ),
         *save_headline(figures),
+        *recovery_headline(figures),
     ]
 
 
@@ -124,6 +125,21 @@ def save_headline(figures: Figures) -> list[tuple[str, str]]:
     if len(saves.months) > 1:
         value += f" ({per_month})"
     return [("Save rate", value)]
+
+
+def recovery_headline(figures: Figures) -> list[tuple[str, str]]:
+    """Involuntary churn recovered, when a payment failed or recovered in the period."""
+    recoveries = figures.recoveries
+    if recoveries is None or not recoveries.any:
+        return []
+    return [
+        (
+            "Recovered",
+            f"{plural(recoveries.recovered, 'customer')} after a failed payment "
+            f"({recoveries.failed} failed in the period), "
+            f"{money(recoveries.revenue_recovered)} a month",
+        )
+    ]
 
 
 def health_line(figures: Figures) -> str:

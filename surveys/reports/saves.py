@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from storage.queries.offers import SaveMonth, save_months
+from storage.queries.payments import payment_recoveries
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,29 @@ def save_figures(*, session: Session, start: datetime, end: datetime) -> SaveFig
         revenue_saved=round(sum(month.revenue_saved for month in months), 2),
         months=months,
     )
+
+
+@dataclass(frozen=True)
+class RecoveryFigures:
+    """Involuntary churn recovered: customers whose payment failed and who then paid."""
+
+    failed: int
+    recovered: int
+    revenue_recovered: float
+
+    @property
+    def any(self) -> bool:
+        return bool(self.failed or self.recovered)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "payments_failed": self.failed,
+            "payments_recovered": self.recovered,
+            "revenue_recovered_monthly": self.revenue_recovered,
+        }
+
+
+def recovery_figures(*, session: Session, start: datetime, end: datetime) -> RecoveryFigures:
+    """Customers whose payment failed in [start, end), and those recovered in it."""
+    counts = payment_recoveries(session=session, start=start, end=end)
+    return RecoveryFigures(counts.failed, counts.recovered, counts.revenue_recovered)

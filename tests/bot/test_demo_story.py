@@ -58,3 +58,29 @@ def test_customers_stay_until_they_cancel_once_and_answer_nothing_after() -> Non
 def test_the_largest_demo_gives_every_customer_an_own_chat() -> None:
     story = plan_story(5000, 12, 7, load_texts())
     assert len({person.chat_id for person in story.people}) == 5000
+
+
+def test_failed_payments_are_planned_every_week_and_recoveries_follow_their_failure() -> None:
+    story = plan_story(300, 4, 7, load_texts())
+    failed = {h.invoice: h for h in story.happenings if h.kind == Kind.PAYMENT_FAILED}
+    recovered = [h for h in story.happenings if h.kind == Kind.PAYMENT_RECOVERED]
+    assert {h.day // 7 for h in failed.values()} == {0, 1, 2, 3}
+    assert recovered, "no failed payment is paid later"
+    for happening in recovered:
+        failure = failed[happening.invoice]
+        assert failure.person is happening.person
+        assert failure.day < happening.day < story.days
+        assert happening.person.cancel_day is None or happening.person.cancel_day > happening.day
+
+
+def test_only_price_answers_accept_an_offer_and_the_first_one_always_does() -> None:
+    story = plan_story(300, 4, 7, load_texts())
+    offered = [
+        h
+        for h in story.happenings
+        if h.kind == Kind.CANCEL and h.reason == "price" and not h.other and h.person.answers
+    ]
+    accepting = [h for h in story.happenings if h.accepts]
+    assert offered
+    assert offered[0].accepts
+    assert set(map(id, accepting)) <= set(map(id, offered))

@@ -20,7 +20,9 @@ from storage.models import (
     Customer,
     Event,
     InvitationStatus,
+    OfferStatus,
     SurveyInvitation,
+    WinbackOffer,
 )
 from surveys.definition import SurveyRoles, load_definitions
 from surveys.reports.figures import compute_figures
@@ -137,6 +139,21 @@ def test_demo_prints_figures_that_match_its_database(
             select(func.count()).select_from(Event).where(Event.type == "subscription.cancelled")
         )
         assert int(printed["answers"]) == count(select(func.count()).select_from(Answer)) > 0
+        offers = count(select(func.count()).select_from(WinbackOffer))
+        accepted = count(
+            select(func.count())
+            .select_from(WinbackOffer)
+            .where(WinbackOffer.status != OfferStatus.OFFERED)
+            .where(WinbackOffer.status != OfferStatus.DECLINED)
+        )
+        assert int(printed["offers made"]) == offers > 0
+        assert int(printed["offers accepted"]) == accepted > 0
+        assert printed["save rate"] == f"{accepted / offers * 100:.1f}%"
+        assert int(printed["payments recovered"]) > 0
+        for kind in ("failed", "recovered"):
+            assert int(printed[f"payments {kind}"]) == count(
+                select(func.count()).select_from(Event).where(Event.type == f"payment.{kind}")
+            )
         assert int(printed["surveys completed"]) == count(
             select(func.count())
             .select_from(SurveyInvitation)
